@@ -1,0 +1,63 @@
+/**
+ * The commander program: registration only. Each command lives in its own
+ * module and exports a plain function; this file parses, calls and maps errors
+ * to exit codes (0 done, 1 work failed or incomplete, 2 bad usage or input).
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT_OK, EXIT_USAGE, EXIT_WORK_FAILED, UserError, WorkFailed } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
+import { registerGenerate } from './generate.js';
+import { registerNotYet } from './not-yet.js';
+import { registerRunUnit } from './run-unit.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const defaultIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('sweep')
+    .description('Bulk parameter sweeps of ClickHouse SQL: generate, ship, queue, run, collect.')
+    .version(TOOL_VERSION)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  registerGenerate(program, io);
+  registerRunUnit(program, io);
+  registerNotYet(program, io);
+  return program;
+}
+
+/** Parse and run; never throws, always returns the exit code. */
+export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+export function reportError(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // help and version exit through here with code 0; usage errors were already printed
+    return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (err instanceof UserError) {
+    io.stderr(`sweep: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof WorkFailed) {
+    io.stderr(`sweep: ${err.message}\n`);
+    return EXIT_WORK_FAILED;
+  }
+  const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  io.stderr(`sweep: internal error (a bug; please report it):\n${stack}\n`);
+  return EXIT_WORK_FAILED;
+}

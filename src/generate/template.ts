@@ -1,0 +1,118 @@
+/**
+ * Templates: SQL with ClickHouse query-parameter placeholders `{name:Type}`,
+ * recognised only in code (not inside strings, quoted identifiers or comments,
+ * as ClickHouse's own lexer does). A template compiles to a list of text pieces
+ * and placeholder slots, so rendering 300K configs is string concatenation of
+ * literals rendered once per distinct (param, value, type).
+ */
+import { UserError } from '../errors.js';
+import type { ParamValue, Params } from '../results/record.js';
+import { lexSql, lineOf } from '../sql/lexer.js';
+import { checkType, LiteralError, renderLiteral } from './literal.js';
+
+export interface Slot {
+  name: string;
+  type: string;
+  line: number;
+}
+
+export interface CompiledTemplate {
+  /** Text pieces; a slot sits between pieces[i] and pieces[i + 1]. */
+  pieces: string[];
+  slots: Slot[];
+}
+
+const PLACEHOLDER = /\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([A-Za-z][A-Za-z0-9]*(?:\([0-9, ]*\))?)\s*\}/g;
+
+export function compileTemplate(text: string, file: string, paramNames: readonly string[]): CompiledTemplate {
+  const pieces: string[] = [];
+  const slots: Slot[] = [];
+  let pending = '';
+  for (const seg of lexSql(text)) {
+    if (seg.unterminated) {
+      throw new UserError('TEMPLATE_INVALID', `${file}:${lineOf(text, seg.start)}: expected a closed ${seg.kind === 'comment' ? 'comment' : 'quote'}, found one that runs to the end of the file`);
+    }
+    if (seg.kind !== 'code') {
+      pending += seg.text;
+      continue;
+    }
+    let last = 0;
+    PLACEHOLDER.lastIndex = 0;
+    for (let m = PLACEHOLDER.exec(seg.text); m; m = PLACEHOLDER.exec(seg.text)) {
+      const name = m[1] as string;
+      const type = m[2] as string;
+      const line = lineOf(text, seg.start + m.index);
+      const typeProblem = checkType(type);
+      if (typeProblem) throw new UserError('TEMPLATE_INVALID', `${file}:${line}: {${name}:${type}}: ${typeProblem}`);
+      if (!paramNames.includes(name)) {
+        throw new UserError(
+          'TEMPLATE_INVALID',
+          `${file}:${line}: placeholder {${name}:${type}} has no param: expected one of ${paramNames.join(', ')} (params in the spec), found ${JSON.stringify(name)}`,
+        );
+      }
+      pieces.push(pending + seg.text.slice(last, m.index));
+      pending = '';
+      slots.push({ name, type, line });
+      last = m.index + m[0].length;
+    }
+    pending += seg.text.slice(last);
+  }
+  pieces.push(pending);
+  if (text.trim() === '') throw new UserError('TEMPLATE_INVALID', `${file}: expected SQL, found an empty template`);
+  return { pieces, slots };
+}
+
+/** Params the template never uses: an error, since they would multiply configs that all run the same SQL. */
+export function unusedParams(tpl: CompiledTemplate, paramNames: readonly string[]): string[] {
+  const used = new Set(tpl.slots.map((s) => s.name));
+  return paramNames.filter((n) => !used.has(n));
+}
+
+/**
+ * Renders configs. Literals are rendered and validated once per distinct
+ * (slot type, value); `checkAll` does that for the whole grid up front so a bad
+ * value is reported before anything is written.
+ */
+export class TemplateRenderer {
+  private readonly cache = new Map<string, Map<ParamValue, string>>();
+  constructor(
+    private readonly tpl: CompiledTemplate,
+    private readonly file: string,
+  ) {}
+
+  checkAll(params: Record<string, ParamValue[]>, label: string): void {
+    for (const slot of this.tpl.slots) {
+      for (const value of params[slot.name] ?? []) this.literal(slot, value, label);
+    }
+  }
+
+  render(params: Params): string {
+    const { pieces, slots } = this.tpl;
+    let out = pieces[0] as string;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i] as Slot;
+      out += this.literal(slot, params[slot.name] as ParamValue, 'spec') + (pieces[i + 1] as string);
+    }
+    return out;
+  }
+
+  private literal(slot: Slot, value: ParamValue, label: string): string {
+    const key = `${slot.name}\u0000${slot.type}`;
+    let byValue = this.cache.get(key);
+    if (!byValue) {
+      byValue = new Map();
+      this.cache.set(key, byValue);
+    }
+    let lit = byValue.get(value);
+    if (lit === undefined) {
+      try {
+        lit = renderLiteral(value, slot.type);
+      } catch (err) {
+        if (!(err instanceof LiteralError)) throw err;
+        throw new UserError('PARAM_INVALID', `${label}: params.${slot.name}: value ${JSON.stringify(value)} does not fit {${slot.name}:${slot.type}} at ${this.file}:${slot.line}: ${err.message}`);
+      }
+      byValue.set(value, lit);
+    }
+    return lit;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Loading and validating a spec file. Every error names the file (and line and
+ * column when the YAML has one), the key path, what was expected and what was
+ * found, and is thrown before anything is written.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { UserError } from '../errors.js';
+import { allowedKeys, specSchema, type Spec } from './schema.js';
+
+export interface LoadedSpec {
+  spec: Spec;
+  /** Absolute path of the spec file. */
+  path: string;
+  /** Directory relative paths in the spec are resolved against. */
+  dir: string;
+  /** sha256 of the spec file's bytes. */
+  sha256: string;
+}
+
+export async function loadSpec(specPath: string, cwd = process.cwd()): Promise<LoadedSpec> {
+  const path = resolve(cwd, specPath);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : String(code ?? err);
+    throw new UserError('SPEC_MISSING', `${specPath}: expected a sweep spec (YAML) file, found ${what}`);
+  }
+  const spec = parseSpecText(text, specPath);
+  return { spec, path, dir: dirname(path), sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/** Parse and validate spec text; `label` names the file in errors. */
+export function parseSpecText(text: string, label: string): Spec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const pos = yamlError.linePos?.[0];
+    const where = pos ? `${label}:${pos.line}:${pos.col}` : label;
+    const first = (yamlError.message.split('\n')[0] ?? yamlError.message).replace(/ at line \d+, column \d+:?$/, '');
+    throw new UserError('SPEC_YAML', `${where}: YAML syntax error: ${first}`);
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new UserError('SPEC_INVALID', `${label}: expected a mapping of spec keys (name, template, params, ...), found ${describe(raw)}`);
+  }
+  const parsed = specSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (!issue) throw new UserError('SPEC_INVALID', `${label}: invalid spec`);
+    throw new UserError('SPEC_INVALID', formatIssue(issue, label, doc, lineCounter));
+  }
+  checkCrossReferences(parsed.data, (path, message) => {
+    throw new UserError('SPEC_INVALID', `${where(label, doc, lineCounter, path)}: ${formatPath(path)}: ${message}`);
+  });
+  return parsed.data;
+}
+
+type Fail = (path: Array<string | number>, message: string) => never;
+
+/** What the schema cannot express: references between keys. */
+function checkCrossReferences(spec: Spec, fail: Fail): void {
+  const names = Object.keys(spec.params);
+  if (names.length === 0) fail(['params'], 'expected at least one param, found an empty mapping');
+  const seen = new Set<string>();
+  spec.unit.forEach((name, i) => {
+    if (!(name in spec.params)) fail(['unit', i], `expected a param name (one of: ${names.join(', ')}), found ${JSON.stringify(name)}`);
+    if (seen.has(name)) fail(['unit', i], `expected each param once, found ${JSON.stringify(name)} twice`);
+    seen.add(name);
+  });
+  spec.exclude.forEach((rule, i) => {
+    const keys = Object.keys(rule);
+    if (keys.length === 0) fail(['exclude', i], 'expected at least one param: value pair, found an empty mapping');
+    for (const key of keys) {
+      if (!(key in spec.params)) fail(['exclude', i, key], `expected a param name (one of: ${names.join(', ')}), found ${JSON.stringify(key)}`);
+    }
+  });
+  const afterNames = new Set<string>();
+  spec.after.forEach((step, i) => {
+    if (afterNames.has(step.name)) fail(['after', i, 'name'], `expected unique step names, found ${JSON.stringify(step.name)} twice`);
+    afterNames.add(step.name);
+  });
+}
+
+function formatIssue(issue: z.core.$ZodIssue, label: string, doc: Document, lc: LineCounter): string {
+  const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const key = issue.keys[0] ?? '?';
+      const keyPath = [...path, key];
+      const allowed = allowedKeys(issue.path);
+      const expected = allowed ? `one of: ${allowed.join(', ')}` : 'a known key';
+      return `${where(label, doc, lc, keyPath, true)}: ${formatPath(keyPath)}: unknown key (expected ${expected})`;
+    }
+    case 'invalid_type': {
+      const expected = input === undefined ? `a value (${describeExpected(issue.expected)})` : describeExpected(issue.expected);
+      const found = input === undefined ? 'nothing (the key is missing)' : describe(input);
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: expected ${expected}, found ${found}`;
+    }
+    case 'invalid_union':
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: expected ${unionExpected(path)}, found ${describe(input)}`;
+    case 'invalid_value':
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, found ${describe(input)}`;
+    case 'invalid_format': {
+      // regex checks carry their own wording ("a name matching ..."), set in schema.ts
+      const expected = issue.format === 'url' ? 'a URL such as http://host:8123' : issue.message.replace(/^Invalid string: /, '');
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: expected ${expected}, found ${describe(input)}`;
+    }
+    case 'invalid_key': {
+      const reason = issue.issues[0]?.message.replace(/^Invalid string: /, '') ?? 'a valid key';
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: expected ${reason}, found ${describe(input)}`;
+    }
+    case 'too_small':
+    case 'too_big':
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: expected ${issue.message.replace(/^Too (small|big): expected /, '').replace(/^Invalid input: /, '')}, found ${describe(input)}`;
+    default:
+      return `${where(label, doc, lc, path)}: ${formatPath(path)}: ${issue.message}, found ${describe(input)}`;
+  }
+}
+
+function unionExpected(path: Array<string | number>): string {
+  if (path[0] === 'params' || path[0] === 'exclude') return 'a string or a number';
+  if (path[0] === 'worker' && path[1] === 'max_threads') return '"auto" or a positive integer';
+  return 'a valid value';
+}
+
+function describeExpected(expected: string): string {
+  switch (expected) {
+    case 'string':
+      return 'a string';
+    case 'number':
+      return 'a number';
+    case 'array':
+      return 'a list';
+    case 'object':
+    case 'record':
+      return 'a mapping';
+    default:
+      return expected;
+  }
+}
+
+/** A short description of a found value: its JSON (truncated) and its kind. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : `a list (${truncate(JSON.stringify(value))})`;
+  if (typeof value === 'object') return Object.keys(value).length === 0 ? 'an empty mapping' : `a mapping (${truncate(JSON.stringify(value))})`;
+  return `${truncate(JSON.stringify(value))} (${typeof value})`;
+}
+
+function truncate(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+export function formatPath(path: ReadonlyArray<string | number>): string {
+  if (path.length === 0) return '(top level)';
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${p}` : p;
+  }
+  return out;
+}
+
+/** `file:line:col` of the deepest node on the path that exists in the YAML. */
+function where(label: string, doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>, atKey = false): string {
+  for (let depth = path.length; depth > 0; depth--) {
+    const sub = path.slice(0, depth);
+    const node = atKey ? undefined : doc.getIn(sub, true);
+    if (isNode(node) && node.range) {
+      const pos = lc.linePos(node.range[0]);
+      return `${label}:${pos.line}:${pos.col}`;
+    }
+    // an unknown or missing key: point at its parent mapping's key if we can
+    const parent = doc.getIn(sub.slice(0, -1), true);
+    if (isNode(parent) && 'items' in parent) {
+      const items = (parent as unknown as { items: Array<{ key?: { value?: unknown; range?: [number, number, number] } }> }).items;
+      const last = sub[sub.length - 1];
+      const pair = items.find((it) => it.key?.value === last);
+      if (pair?.key?.range) {
+        const pos = lc.linePos(pair.key.range[0]);
+        return `${label}:${pos.line}:${pos.col}`;
+      }
+    }
+  }
+  return label;
+}

@@ -1,0 +1,85 @@
+/**
+ * The sweep spec (sweep.yaml), the single source of truth of a sweep. Every
+ * object is strict: an unknown key is an error, because a misspelt optional key
+ * (`concurency: 4`) silently ignored is a sweep run with the wrong settings.
+ */
+import { z } from 'zod';
+
+export const SWEEP_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** Param names become id keys (`name-value`, joined by `__`), so no `-` and no `__`. */
+export const PARAM_NAME = /^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*$/;
+
+const paramValue = z.union([z.string(), z.number()]);
+
+const clickhouseSchema = z.strictObject({
+  url: z.string().url().optional(),
+  database: z.string().min(1).default('default'),
+  user: z.string().min(1).default('default'),
+});
+
+const workerSchema = z.strictObject({
+  concurrency: z.number().int().min(1).max(1024).default(16),
+  max_threads: z.union([z.literal('auto'), z.number().int().min(1).max(4096)]).default('auto'),
+  retries: z.number().int().min(0).max(100).default(3),
+  query_timeout_s: z.number().positive().max(7 * 24 * 3600).default(600),
+});
+
+const remoteSchema = z.strictObject({
+  host: z.string().min(1),
+  dir: z.string().regex(/^\//, 'an absolute path'),
+  group: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a pueue group name ([A-Za-z0-9_.-])').optional(),
+  parallel: z.number().int().min(1).max(1024).default(1),
+  memory_max: z.string().regex(/^[0-9]+[KMGT]?$/, 'a size such as 8G').optional(),
+  ssh_config: z.string().min(1).optional(),
+  pueue_config: z.string().min(1).nullable().optional(),
+});
+
+const afterSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a short name ([A-Za-z0-9_.-])'),
+  sql: z.string().min(1),
+});
+
+export const specSchema = z.strictObject({
+  name: z.string().regex(SWEEP_NAME, 'a name matching [a-z0-9][a-z0-9_-]{0,63}'),
+  template: z.string().min(1),
+  setup: z.string().min(1).optional(),
+  params: z.record(z.string().regex(PARAM_NAME, "a param name (letters, digits and single underscores, starting with a letter; no '-' or '__')"), z.array(paramValue).min(1, 'a non-empty list')),
+  unit: z.array(z.string()).default([]),
+  exclude: z.array(z.record(z.string(), paramValue)).default([]),
+  clickhouse: clickhouseSchema.default({ database: 'default', user: 'default' }),
+  worker: workerSchema.default({ concurrency: 16, max_threads: 'auto', retries: 3, query_timeout_s: 600 }),
+  remote: remoteSchema.optional(),
+  after: z.array(afterSchema).default([]),
+});
+
+export type Spec = z.output<typeof specSchema>;
+export type ClickHouseSettings = Spec['clickhouse'];
+export type WorkerSettings = Spec['worker'];
+export type RemoteSettings = NonNullable<Spec['remote']>;
+
+/** Keys a strict object accepts, for "unknown key" messages. */
+export function allowedKeys(path: ReadonlyArray<PropertyKey>): string[] | undefined {
+  let schema: z.ZodType = specSchema;
+  for (const key of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) {
+      const next = (schema.shape as Record<string, z.ZodType>)[String(key)];
+      if (!next) return undefined;
+      schema = next;
+    } else if (schema instanceof z.ZodArray) {
+      schema = schema.element as z.ZodType;
+    } else {
+      return undefined;
+    }
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
+    s = s.unwrap() as z.ZodType;
+  }
+  return s;
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../../src/errors.js';
+import { compileTemplate, TemplateRenderer, unusedParams } from '../../src/generate/template.js';
+import { lexSql } from '../../src/sql/lexer.js';
+
+describe('templates', () => {
+  it('substitutes placeholders only in code, not in strings, identifiers or comments', () => {
+    const text = "SELECT {a:UInt8} AS x, '{a:UInt8}' AS s, `{a:UInt8}` AS q -- {a:UInt8}\n/* {a:UInt8} */ FROM t WHERE y = { a : UInt8 }";
+    const tpl = compileTemplate(text, 't.sql', ['a']);
+    expect(tpl.slots.map((s) => s.name)).toEqual(['a', 'a']);
+    const sql = new TemplateRenderer(tpl, 't.sql').render({ a: 7 });
+    expect(sql).toBe("SELECT 7 AS x, '{a:UInt8}' AS s, `{a:UInt8}` AS q -- {a:UInt8}\n/* {a:UInt8} */ FROM t WHERE y = 7");
+  });
+
+  it('names the template line of a placeholder without a param', () => {
+    const err = (() => {
+      try {
+        compileTemplate('SELECT 1\nFROM t\nWHERE x = {missing:String}', 'q.sql', ['a']);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/^q\.sql:3: placeholder \{missing:String\} has no param: expected one of a/);
+  });
+
+  it('rejects unknown types with the line', () => {
+    expect(() => compileTemplate('SELECT\n{a:Strng}', 'q.sql', ['a'])).toThrow(/q\.sql:2: \{a:Strng\}: unsupported placeholder type/);
+  });
+
+  it('reports unused params and unterminated quotes', () => {
+    const tpl = compileTemplate('SELECT {a:UInt8}', 'q.sql', ['a', 'b']);
+    expect(unusedParams(tpl, ['a', 'b'])).toEqual(['b']);
+    expect(() => compileTemplate("SELECT 1\nWHERE s = 'open", 'q.sql', [])).toThrow(/q\.sql:2: expected a closed quote/);
+  });
+
+  it('names the param, value, template line and reason of a value that does not fit', () => {
+    const tpl = compileTemplate('SELECT\n  {n:UInt8}', 'q.sql', ['n']);
+    const r = new TemplateRenderer(tpl, 'q.sql');
+    expect(() => r.checkAll({ n: [1, 300] }, 'sweep.yaml')).toThrow(
+      /sweep\.yaml: params\.n: value 300 does not fit \{n:UInt8\} at q\.sql:2: expected UInt8 in \[0, 255\], found 300/,
+    );
+  });
+
+  it('lexes without losing a character', () => {
+    const text = "SELECT 'a;b\\'c', `x``y`, \"q\" /* a /* nested */ b */ -- end\n;";
+    expect(lexSql(text).map((s) => s.text).join('')).toBe(text);
+    expect(lexSql(text).map((s) => s.kind)).toEqual(['code', 'string', 'code', 'quoted-identifier', 'code', 'quoted-identifier', 'code', 'comment', 'code', 'comment', 'code']);
+  });
+});
