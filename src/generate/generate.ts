@@ -10,7 +10,6 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  copyFileSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -28,8 +27,10 @@ import { writeFileAtomicSync } from '../fs/atomic.js';
 import { expandGrid, type Grid, type Unit } from '../spec/grid.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { Spec } from '../spec/schema.js';
+import type { Params } from '../results/record.js';
 import { TOOL_VERSION } from '../version.js';
-import type { Manifest, ManifestConfig, UnitIndex } from './manifest-types.js';
+import type { UnitIndex } from './manifest-types.js';
+import { ManifestWriter } from './manifest-writer.js';
 import { compileTemplate, TemplateRenderer, unusedParams } from './template.js';
 import { WORKER_BUNDLE, workerBundlePath } from './worker-bundle.js';
 
@@ -102,7 +103,7 @@ export function defaultOutDir(spec: Spec, cwd: string): string {
 export async function generate(opts: GenerateOptions): Promise<GenerateSummary> {
   const cwd = opts.cwd ?? process.cwd();
   const prepared = await prepareSweep(opts.specPath, cwd);
-  const { loaded, grid } = prepared;
+  const { loaded } = prepared;
   const out = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(loaded.spec, cwd);
   checkOutDir(out);
   const bundle = opts.withWorker === false ? undefined : workerBundlePath();
@@ -130,50 +131,55 @@ function checkOutDir(out: string): void {
   }
 }
 
-type OldIndex = Map<string, Map<string, string>>; // unit -> config id -> sql sha256
-
-function readOldIndex(out: string): OldIndex | undefined {
-  // After a crash mid-run, disk and manifest may disagree: compare file contents instead.
-  if (existsSync(join(out, MARKER))) return undefined;
-  const path = join(out, 'manifest.json');
-  if (!existsSync(path)) return undefined;
+/**
+ * What the previous run wrote for one unit (config id -> sql sha256), from its
+ * small units/<unit>.json rather than the whole manifest. After a crash mid-run
+ * (marker present) disk and indexes may disagree: return undefined so file
+ * contents are compared instead.
+ */
+function readOldUnit(out: string, unitId: string, trusted: boolean): Map<string, string> | undefined {
+  if (!trusted) return undefined;
   try {
-    const manifest = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
-    const index: OldIndex = new Map();
-    for (const c of manifest.configs) {
-      let m = index.get(c.unit);
-      if (!m) index.set(c.unit, (m = new Map()));
-      m.set(c.id, c.sql_sha256);
-    }
-    return index;
+    const index = JSON.parse(readFileSync(join(out, 'units', `${unitId}.json`), 'utf8')) as UnitIndex;
+    return new Map(index.configs.map((c) => [c.id, c.sql_sha256]));
   } catch {
     return undefined;
   }
 }
 
+function isTrusted(out: string): boolean {
+  return !existsSync(join(out, MARKER));
+}
+
 function planOnly(prepared: PreparedSweep, out: string): GenerateSummary {
-  const old = readOldIndex(out);
+  const trusted = isTrusted(out);
   let written = 0;
   let unchanged = 0;
   let removed = 0;
   const { grid, renderer } = prepared;
-  const live = new Set<string>();
+  const liveUnits = new Set(grid.units.map((u) => u.id));
   for (const unit of grid.units) {
-    const before = old?.get(unit.id);
+    const before = readOldUnit(out, unit.id, trusted);
+    const live = new Set<string>();
     for (const c of unit.configs) {
-      live.add(`${unit.id}/${c.id}`);
+      live.add(c.id);
       const sha = sha256(renderer.render(c.params));
       if (before?.get(c.id) === sha) unchanged++;
       else written++;
     }
+    for (const id of before?.keys() ?? []) if (!live.has(id)) removed++;
   }
-  for (const [unit, configs] of old ?? []) for (const id of configs.keys()) if (!live.has(`${unit}/${id}`)) removed++;
+  const unitsDir = join(out, 'units');
+  for (const entry of existsSync(unitsDir) ? readdirSync(unitsDir) : []) {
+    const unitId = entry.replace(/\.json$/, '');
+    if (!liveUnits.has(unitId)) removed += readOldUnit(out, unitId, trusted)?.size ?? 0;
+  }
   return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out };
 }
 
 function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undefined): GenerateSummary {
   const { loaded, grid, renderer } = prepared;
-  const old = readOldIndex(out);
+  const trusted = isTrusted(out);
   const sqlRoot = join(out, 'sql');
   const unitsRoot = join(out, 'units');
   const staging = join(out, STAGING);
@@ -185,15 +191,23 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
   mkdirSync(unitsRoot, { recursive: true });
 
   const counts = { written: 0, unchanged: 0, removed: 0 };
-  const manifestConfigs: ManifestConfig[] = [];
+  const manifest = new ManifestWriter(join(out, 'manifest.json'), {
+    v: 1,
+    name: loaded.spec.name,
+    tool_version: TOOL_VERSION,
+    spec_sha256: loaded.sha256,
+    template_sha256: prepared.templateSha256,
+    units: grid.units.map((u) => ({ id: u.id, params: u.params, configs: u.configs.length })),
+  });
   const liveUnits = new Set<string>();
+  try {
   for (const unit of grid.units) {
     liveUnits.add(unit.id);
     const rendered = unit.configs.map((c) => {
       const sql = renderer.render(c.params);
       return { config: c, sql, sha: sha256(sql) };
     });
-    writeUnit(unit, rendered, old?.get(unit.id), { sqlRoot, staging }, counts);
+    writeUnit(unit, rendered, readOldUnit(out, unit.id, trusted), { sqlRoot, staging }, counts);
     const index: UnitIndex = {
       v: 1,
       sweep: loaded.spec.name,
@@ -202,7 +216,11 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
       configs: rendered.map((r) => ({ id: r.config.id, params: r.config.params, sql_sha256: r.sha })),
     };
     writeIfChanged(join(unitsRoot, `${unit.id}.json`), JSON.stringify(index));
-    for (const r of rendered) manifestConfigs.push({ id: r.config.id, unit: unit.id, params: r.config.params, sql_sha256: r.sha });
+    for (const r of rendered) manifest.add({ id: r.config.id, unit: unit.id, params: r.config.params, sql_sha256: r.sha });
+  }
+  } catch (err) {
+    manifest.abort();
+    throw err;
   }
   // Units that left the grid (and anything else in our own sql/ and units/ trees).
   for (const entry of readdirSync(sqlRoot)) {
@@ -215,17 +233,8 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
     if (!liveUnits.has(entry.replace(/\.json$/, ''))) rmSync(join(unitsRoot, entry), { force: true });
   }
 
-  const manifest: Manifest = {
-    v: 1,
-    name: loaded.spec.name,
-    tool_version: TOOL_VERSION,
-    spec_sha256: loaded.sha256,
-    template_sha256: prepared.templateSha256,
-    units: grid.units.map((u) => ({ id: u.id, params: u.params, configs: u.configs.length })),
-    configs: [],
-  };
   writeIfChanged(join(out, 'spec.json'), `${JSON.stringify(loaded.spec, null, 2)}\n`);
-  writeIfChanged(join(out, 'manifest.json'), manifestText(manifest, manifestConfigs));
+  manifest.finish();
   if (bundle) writeIfChanged(join(out, WORKER_BUNDLE), readFileSync(bundle));
   rmSync(staging, { recursive: true, force: true });
   rmSync(join(out, MARKER), { force: true });
@@ -233,7 +242,7 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
 }
 
 interface Rendered {
-  config: { id: string };
+  config: { id: string; params: Params };
   sql: string;
   sha: string;
 }
@@ -296,16 +305,6 @@ function writeIfChanged(path: string, data: string | Buffer): void {
     // missing: write it
   }
   writeFileAtomicSync(path, data);
-}
-
-/** One config per line, so the manifest greps and diffs well. */
-function manifestText(head: Manifest, configs: ManifestConfig[]): string {
-  const { configs: _omit, ...rest } = head;
-  const prefix = JSON.stringify(rest);
-  const parts: string[] = [`${prefix.slice(0, -1)},"configs":[\n`];
-  for (let i = 0; i < configs.length; i++) parts.push(`${JSON.stringify(configs[i])}${i < configs.length - 1 ? ',' : ''}\n`);
-  parts.push(']}\n');
-  return parts.join('');
 }
 
 export function sha256(text: string | Buffer): string {

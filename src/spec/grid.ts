@@ -6,7 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { ParamValue, Params } from '../results/record.js';
-import { configIdOf, MAX_ID_BYTES, unitIdOf } from './ids.js';
+import { configIdOf, decodeId, MAX_ID_BYTES, unitIdOf } from './ids.js';
 import type { Spec } from './schema.js';
 
 export interface Config {
@@ -38,7 +38,8 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
   checkExcludeValues(spec, label);
 
   const units = new Map<string, Unit>();
-  const byFoldedId = new Map<string, { id: string; params: Params }>();
+  // folded id -> id; params for messages come back from decodeId (ids are reversible)
+  const byFoldedId = new Map<string, string>();
   let configCount = 0;
   const lists = paramNames.map((n) => spec.params[n] as ParamValue[]);
   const current: ParamValue[] = new Array<ParamValue>(paramNames.length);
@@ -56,13 +57,13 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
       const folded = id.toLowerCase();
       const clash = byFoldedId.get(folded);
       if (clash) {
-        const how = clash.id === id ? 'the same id' : `ids that differ only in letter case (${clash.id} and ${id}), which collide on case-insensitive filesystems`;
+        const how = clash === id ? 'the same id' : `ids that differ only in letter case (${clash} and ${id}), which collide on case-insensitive filesystems`;
         throw new UserError(
           'ID_COLLISION',
-          `${label}: params: configs ${JSON.stringify(clash.params)} and ${JSON.stringify(params)} map to ${how}; expected every config to have its own id: remove the duplicate value`,
+          `${label}: params: configs ${JSON.stringify(decodeId(clash))} and ${JSON.stringify(params)} map to ${how}; expected every config to have its own id: remove the duplicate value`,
         );
       }
-      byFoldedId.set(folded, { id, params });
+      byFoldedId.set(folded, id);
       let unit = units.get(unitId);
       if (!unit) {
         const unitParams: Params = {};
