@@ -1,14 +1,64 @@
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
+import { UserError, WorkFailed } from '../errors.js';
+import { exitCodeOf, runUnit } from '../worker/run-unit.js';
 import type { CliIo } from './main.js';
 
-/** Placeholder until the worker lands: exits 2 saying so. */
-export function registerRunUnit(program: Command, _io: CliIo): void {
+interface RunUnitFlags {
+  dir: string;
+  unit: string;
+  clickhouseUrl?: string;
+  concurrency?: string;
+  maxThreads?: string;
+  unitsAtOnce?: string;
+  retryErrors: boolean;
+  json?: boolean;
+}
+
+export function registerRunUnit(program: Command, io: CliIo): void {
   program
     .command('run-unit')
-    .description('the worker: run one unit against ClickHouse (not available yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new UserError('NOT_YET', "'sweep run-unit' is not available in this version yet: it lands with the worker issue (#3).");
+    .description("the worker: run one unit's configs, appending one record per config to <dir>/results/<unit>.ndjson")
+    .requiredOption('--dir <dir>', "the sweep directory written by 'sweep generate'")
+    .requiredOption('--unit <unit>', 'the unit id (a file name under <dir>/units/)')
+    .option('--clickhouse-url <url>', 'ClickHouse HTTP URL (default: env CLICKHOUSE_URL, then the spec; none: embedded engine)')
+    .option('--concurrency <n>', 'queries in flight (default: the spec, 16)')
+    .option('--max-threads <n|auto>', 'max_threads per query (default: the spec, auto)')
+    .option('--units-at-once <n>', 'units running at once on this host, for max_threads auto (default: the spec remote.parallel, 1)')
+    .option('--no-retry-errors', 'keep configs whose record is an error instead of running them again')
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (flags: RunUnitFlags) => {
+      const summary = await runUnit({
+        dir: flags.dir,
+        unit: flags.unit,
+        ...(flags.clickhouseUrl !== undefined ? { clickhouseUrl: flags.clickhouseUrl } : {}),
+        ...(flags.concurrency !== undefined ? { concurrency: intFlag('--concurrency', flags.concurrency) } : {}),
+        ...(flags.maxThreads !== undefined ? { maxThreads: flags.maxThreads === 'auto' ? ('auto' as const) : intFlag('--max-threads', flags.maxThreads) } : {}),
+        ...(flags.unitsAtOnce !== undefined ? { unitsAtOnce: intFlag('--units-at-once', flags.unitsAtOnce) } : {}),
+        retryErrors: flags.retryErrors,
+        log: (line) => io.stderr(`${line}\n`),
+        handleSignals: true,
+        // This process exists to run the unit: tune V8 for it (SWEEP_JIT=default opts out).
+        deferOptimizingJit: process.env['SWEEP_JIT'] !== 'default',
+      });
+      if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
+      const code = exitCodeOf(summary);
+      if (summary.interrupted) {
+        process.exitCode = code;
+        return;
+      }
+      if (code !== 0) {
+        throw new WorkFailed(
+          summary.failure ??
+            `unit ${summary.unit}: ${summary.error} config(s) ended in error${summary.missing ? `, ${summary.missing} have no record` : ''} (see ${summary.results})`,
+        );
+      }
     });
+}
+
+function intFlag(flag: string, value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UserError('FLAG_INVALID', `${flag}: expected a positive integer${flag === '--max-threads' ? " or 'auto'" : ''}, found ${JSON.stringify(value)}`);
+  }
+  return n;
 }

@@ -1,0 +1,273 @@
+/**
+ * The dispatcher: runs jobs through p-queue at an adaptive concurrency.
+ *
+ * - Jobs are pulled from an iterator as slots free up (the queue holds at most a
+ *   couple of rounds), so 300K configs never become 300K pending promises.
+ * - `retry` outcomes come back after their back-off delay, ahead of new jobs; the
+ *   concurrency is halved while such pressure persists and raised again, one
+ *   step per round of successes, once it stops (AIMD, like TCP).
+ * - `outage` outcomes (the server did not answer) pause the queue; one probe at
+ *   a time asks the server with growing pauses until it answers, then the queue
+ *   resumes. An outage longer than `outageTimeoutMs` ends the run.
+ * - stop(): no new attempts; running ones see the shared AbortSignal (the engine
+ *   cancels them on the server); run() resolves once they have settled.
+ *
+ * p-queue's own task timeout is not used: it rejects without stopping the work.
+ * Deadlines live in the engine, which can cancel the query.
+ */
+import PQueue from 'p-queue';
+import { backoffMs } from './retry.js';
+
+export type AttemptOutcome =
+  /** The job reached its end (a terminal record, or nothing to do). */
+  | { kind: 'done'; success: boolean }
+  /** Retry after `delayMs`; the server is under pressure. */
+  | { kind: 'retry'; delayMs: number }
+  /** The server did not answer: requeue, pause, probe. */
+  | { kind: 'outage'; reason: string }
+  /** Stopped by stop(): no record. */
+  | { kind: 'aborted' };
+
+export interface DispatcherOptions<J> {
+  concurrency: number;
+  attempt: (job: J, signal: AbortSignal) => Promise<AttemptOutcome>;
+  /** Resolves when the server answers, rejects when it does not. */
+  probe: (signal: AbortSignal) => Promise<void>;
+  outageTimeoutMs: number;
+  onOutage?: (event: { state: 'down' | 'up'; downForMs: number; reason: string }) => void;
+  onConcurrency?: (current: number, target: number) => void;
+  /** Probe pauses (default 250 ms doubling to 5 s). */
+  probeBackoff?: { baseMs: number; capMs: number };
+  now?: () => number;
+}
+
+export interface DispatchResult {
+  /** Why the run ended early: stop() was called, or the server stayed away. */
+  stopped?: 'requested' | 'unreachable';
+  /** For `unreachable`: what the last probe said. */
+  reason?: string;
+}
+
+/** Additive increase, multiplicative decrease of the number of queries in flight. */
+export class ConcurrencyGovernor {
+  readonly target: number;
+  current: number;
+  private lastDecrease = Number.NEGATIVE_INFINITY;
+  private lastIncrease = Number.NEGATIVE_INFINITY;
+  private successes = 0;
+
+  constructor(
+    target: number,
+    private readonly opts: { decreaseWindowMs: number; holdAfterDecreaseMs: number; increaseSpacingMs: number } = {
+      decreaseWindowMs: 1000,
+      holdAfterDecreaseMs: 2000,
+      increaseSpacingMs: 200,
+    },
+  ) {
+    this.target = target;
+    this.current = target;
+  }
+
+  /** A transient failure: halve, once per window (16 queries failing together are one event). */
+  onPressure(now: number): boolean {
+    if (now - this.lastDecrease < this.opts.decreaseWindowMs) return false;
+    this.lastDecrease = now;
+    this.successes = 0;
+    const next = Math.max(1, Math.floor(this.current / 2));
+    if (next === this.current) return false;
+    this.current = next;
+    return true;
+  }
+
+  /** One step up after a full round of successes, not too soon after a decrease. */
+  onSuccess(now: number): boolean {
+    if (this.current >= this.target) return false;
+    this.successes++;
+    if (this.successes < this.current) return false;
+    if (now - this.lastDecrease < this.opts.holdAfterDecreaseMs || now - this.lastIncrease < this.opts.increaseSpacingMs) return false;
+    this.successes = 0;
+    this.lastIncrease = now;
+    this.current++;
+    return true;
+  }
+}
+
+export class Dispatcher<J> {
+  private readonly queue: PQueue;
+  private readonly governor: ConcurrencyGovernor;
+  private readonly stopController = new AbortController();
+  private readonly now: () => number;
+  private jobs: Iterator<J> | undefined;
+  private exhausted = false;
+  /** Jobs taken from the iterator that have not ended (queued, running or waiting to retry). */
+  private outstanding = 0;
+  private running = 0;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private outageSince: number | undefined;
+  private stopped: DispatchResult['stopped'];
+  private stopReason: string | undefined;
+  private finish: (() => void) | undefined;
+  /** Set when attempt() threw: the caller rethrows it after the queue has settled. */
+  failure: unknown;
+
+  constructor(private readonly opts: DispatcherOptions<J>) {
+    this.governor = new ConcurrencyGovernor(opts.concurrency);
+    this.queue = new PQueue({ concurrency: opts.concurrency });
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  get signal(): AbortSignal {
+    return this.stopController.signal;
+  }
+
+  get concurrency(): number {
+    return this.governor.current;
+  }
+
+  get inOutage(): boolean {
+    return this.outageSince !== undefined;
+  }
+
+  run(jobs: Iterable<J>): Promise<DispatchResult> {
+    this.jobs = jobs[Symbol.iterator]();
+    const done = new Promise<void>((resolve) => {
+      this.finish = resolve;
+    });
+    this.feed();
+    return done.then(() => (this.stopped ? { stopped: this.stopped, ...(this.stopReason ? { reason: this.stopReason } : {}) } : {}));
+  }
+
+  /** Take no new attempts, abort the running ones; run() resolves when they have settled. */
+  stop(why: 'requested' | 'unreachable' = 'requested', reason?: string): void {
+    if (this.stopped) return;
+    this.stopped = why;
+    this.stopReason = reason;
+    this.queue.clear();
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    this.stopController.abort(new Error(`stopped (${why})`));
+    this.maybeFinish();
+  }
+
+  private feed(): void {
+    // Two rounds queued ahead is enough to keep every slot busy.
+    const ahead = Math.max(2 * this.governor.target, 8);
+    while (!this.stopped && !this.exhausted && this.queue.size < ahead) {
+      const next = this.jobs?.next();
+      if (!next || next.done) {
+        this.exhausted = true;
+        break;
+      }
+      this.outstanding++;
+      this.enqueue(next.value, 0);
+    }
+    this.maybeFinish();
+  }
+
+  private enqueue(job: J, priority: number): void {
+    void this.queue.add(() => this.runJob(job), { priority });
+  }
+
+  private maybeFinish(): void {
+    const idle = this.stopped ? this.running === 0 : this.exhausted && this.outstanding === 0;
+    if (idle && this.finish) {
+      const f = this.finish;
+      this.finish = undefined;
+      f();
+    }
+  }
+
+  private async runJob(job: J): Promise<void> {
+    if (this.stopped) return;
+    this.running++;
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await this.opts.attempt(job, this.stopController.signal);
+    } catch (err) {
+      // attempt() turns every query failure into an outcome; reaching here is a bug
+      // or a write failure (disk full): stop everything rather than lose records.
+      this.running--;
+      this.failure ??= err;
+      this.stop('requested', String(err));
+      return;
+    }
+    this.running--;
+    const now = this.now();
+    switch (outcome.kind) {
+      case 'done':
+        this.outstanding--;
+        if (outcome.success && this.governor.onSuccess(now)) this.applyConcurrency();
+        break;
+      case 'aborted':
+        this.outstanding--;
+        break;
+      case 'retry': {
+        if (this.governor.onPressure(now)) this.applyConcurrency();
+        if (this.stopped) break;
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          if (!this.stopped) this.enqueue(job, 1);
+        }, outcome.delayMs);
+        this.retryTimers.add(t);
+        break;
+      }
+      case 'outage':
+        if (!this.stopped) {
+          this.enqueue(job, 1); // waits in the paused queue
+          this.enterOutage(outcome.reason);
+        }
+        break;
+    }
+    this.feed();
+  }
+
+  private applyConcurrency(): void {
+    this.queue.concurrency = this.governor.current;
+    this.opts.onConcurrency?.(this.governor.current, this.governor.target);
+  }
+
+  private enterOutage(reason: string): void {
+    if (this.outageSince !== undefined) return;
+    this.outageSince = this.now();
+    this.queue.pause();
+    if (this.governor.onPressure(this.outageSince)) this.applyConcurrency();
+    this.opts.onOutage?.({ state: 'down', downForMs: 0, reason });
+    void this.probeUntilBack(reason);
+  }
+
+  private async probeUntilBack(firstReason: string): Promise<void> {
+    const since = this.outageSince ?? this.now();
+    const signal = this.stopController.signal;
+    let reason = firstReason;
+    for (let n = 1; !this.stopped; n++) {
+      await sleep(backoffMs(n, this.opts.probeBackoff ?? { baseMs: 250, capMs: 5000 }), signal);
+      if (this.stopped) return;
+      try {
+        await this.opts.probe(signal);
+        this.outageSince = undefined;
+        this.opts.onOutage?.({ state: 'up', downForMs: this.now() - since, reason });
+        this.queue.start();
+        return;
+      } catch (err) {
+        reason = err instanceof Error ? err.message : String(err);
+      }
+      if (this.now() - since >= this.opts.outageTimeoutMs) {
+        this.stop('unreachable', reason);
+        return;
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
