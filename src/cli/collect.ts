@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { WorkFailed } from '../errors.js';
+import { collect, type CollectReport } from '../remote/collect.js';
+import type { CliIo } from './main.js';
+
+interface CollectFlags {
+  out?: string;
+  allowPartial?: boolean;
+  json?: boolean;
+}
+
+export function registerCollect(program: Command, io: CliIo): void {
+  program
+    .command('collect <spec>')
+    .description('bring the results back (one rsync), validate them against the manifest, write results.ndjson and rows.ndjson')
+    .option('--out <dir>', 'the output of sweep generate (default: out/<name> under the current directory)')
+    .option('--allow-partial', 'exit 0 even when configs are missing or in error')
+    .option('--json', 'print the report as JSON on stdout')
+    .action(async (spec: string, flags: CollectFlags) => {
+      const report = await collect({ specPath: spec, outDir: flags.out, log: (line) => io.stderr(`${line}\n`) });
+      if (flags.json) io.stdout(`${JSON.stringify(report)}\n`);
+      else io.stdout(formatCollect(report));
+      if (!report.complete && !flags.allowPartial) {
+        throw new WorkFailed(`incomplete: ${report.totals.missing} config(s) missing, ${report.totals.error} in error; 'sweep submit-all' retries them (--allow-partial accepts the partial results)`);
+      }
+    });
+}
+
+export function formatCollect(r: CollectReport): string {
+  const out: string[] = [];
+  const t = r.totals;
+  out.push(`sweep ${r.sweep}: results from ${r.host}:${r.dir}/results -> ${r.out}/results${r.sync ? ` (${r.sync.files} file(s) updated)` : ''}`);
+  out.push(
+    `configs ${t.configs}: ok ${t.ok}, skipped ${t.skipped}, error ${t.error}, missing ${t.missing} | duplicates ${t.duplicate} (latest kept), torn lines ${t.torn}, bad lines ${t.bad}, stale records ${t.stale}, unknown ${t.unknown + t.foreign}`,
+  );
+  out.push(`units complete: ${r.unitsComplete}/${r.unitsTotal}`);
+  if (r.units.length > 0) {
+    const head = ['unit', 'ok', 'skip', 'err', 'miss', 'dup', 'torn', 'bad'];
+    const rows = r.units.slice(0, 30).map((u) => [u.unit, u.ok, u.skipped, u.error, u.missing, u.duplicate, u.torn, u.bad].map(String));
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+    const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+    out.push(fmt(head));
+    for (const row of rows) out.push(fmt(row));
+    if (r.units.length > 30) out.push(`... and ${r.units.length - 30} more unit(s) (--json lists all)`);
+    for (const u of r.units) {
+      for (const n of u.notes.slice(0, 2)) out.push(`  ${u.unit}: ${n}`);
+      if (u.missingSample.length > 0 && u.missing > 0) out.push(`  ${u.unit}: missing ${u.missingSample.join(', ')}${u.missing > u.missingSample.length ? ', ...' : ''}`);
+    }
+  }
+  if (r.errors.length > 0) {
+    out.push(`errors (${Math.min(r.errors.length, t.error)} of ${t.error}):`);
+    for (const e of r.errors.slice(0, 10)) out.push(`  ${e.unit} ${e.config}: ${e.name}${e.code !== null ? ` (${e.code})` : ''}: ${e.message.split('\n')[0] ?? ''}`);
+  }
+  out.push(`wrote ${r.files.results} (${r.files.records} records) and ${r.files.rows} (${r.files.rows_written} rows)`);
+  for (const w of r.warnings) out.push(`warning: ${w}`);
+  out.push(r.complete ? 'complete: every config of the manifest has an ok or skipped record' : 'INCOMPLETE');
+  return `${out.join('\n')}\n`;
+}

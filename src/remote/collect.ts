@@ -1,0 +1,78 @@
+/**
+ * `sweep collect`: one rsync brings the host's results/*.ndjson into
+ * <out>/results/, then every unit is validated against the local manifest
+ * (src/results/validate.ts), and the kept records are written to
+ * <out>/results.ndjson and their rows to <out>/rows.ndjson (merge.ts).
+ *
+ * Safe on a running sweep: rsync copies each file to a temp name and renames
+ * it, so a local file is always a whole snapshot; a line being appended at
+ * that moment shows up as a torn tail, reported and left out, and the next
+ * collect picks the record up. The pull never deletes local files.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { mergeResults, type MergeReport } from '../results/merge.js';
+import { loadSweepContext } from './context.js';
+import { RemoteError, type SyncSummary, type Transport } from './transport.js';
+
+export interface CollectOptions {
+  specPath: string;
+  cwd?: string;
+  outDir?: string;
+  transport?: Transport;
+  /** Skip the rsync and validate what is already in <out>/results (offline). */
+  noSync?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface CollectReport extends MergeReport {
+  sweep: string;
+  host: string;
+  dir: string;
+  out: string;
+  sync: SyncSummary | null;
+  warnings: string[];
+  connections: number;
+}
+
+export async function collect(opts: CollectOptions): Promise<CollectReport> {
+  const log = opts.log ?? (() => undefined);
+  const ctx = await loadSweepContext({ specPath: opts.specPath, cwd: opts.cwd, outDir: opts.outDir, transport: opts.transport, allowStale: true });
+  const { transport } = ctx;
+  const localResults = join(ctx.outDir, 'results');
+  mkdirSync(localResults, { recursive: true });
+  const warnings: string[] = [];
+  let sync: SyncSummary | null = null;
+  if (!opts.noSync) {
+    log(`rsync ${transport.host}:${ctx.sweepDir}/results/ -> ${localResults}/ ...`);
+    try {
+      sync = await transport.pull(posix.join(ctx.sweepDir, 'results'), localResults, {
+        step: 'collect',
+        timeoutMs: 60 * 60_000,
+        filters: ['--include=*.ndjson', '--exclude=*'],
+      });
+    } catch (err) {
+      if (err instanceof RemoteError && /No such file or directory/.test(err.message)) {
+        throw new RemoteError(transport.host, 'collect', `${ctx.sweepDir}/results does not exist on the host: was the sweep submitted? (sweep submit-all ${opts.specPath})`, 'NOT_SUBMITTED');
+      }
+      throw err;
+    }
+    warnings.push(...sync.warnings);
+    log(`rsync: ${sync.files} file(s) updated, ${sync.bytes} bytes`);
+  }
+
+  const merged = await mergeResults({ sweep: ctx.name, outDir: ctx.outDir, units: ctx.units, resultsDir: localResults });
+  const { extraFiles, files } = merged;
+  if (extraFiles.length > 0) warnings.push(`${extraFiles.length} results file(s) for units not in the manifest (left out): ${extraFiles.slice(0, 3).join(', ')}${extraFiles.length > 3 ? ', ...' : ''}`);
+  if (files.row_key_collisions > 0) warnings.push(`${files.row_key_collisions} row column(s) named like a param but with another value were written as row_<name> in rows.ndjson`);
+  return {
+    sweep: ctx.name,
+    host: transport.host,
+    dir: ctx.sweepDir,
+    out: ctx.outDir,
+    sync,
+    ...merged,
+    warnings,
+    connections: transport.stats.connections,
+  };
+}

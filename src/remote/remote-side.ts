@@ -1,0 +1,503 @@
+/**
+ * The code that runs ON THE REMOTE HOST, inside the one session of a command:
+ * node (>= 20) loads this compiled module and src/results/ndjson.js from
+ * `data:` URLs sent through the session (see remote-script.ts), so the remote
+ * runs exactly this version and needs nothing installed but node and pueue.
+ *
+ * Constraint (checked by remote-script.ts when it loads the module): no
+ * runtime imports but `node:` builtins. The NDJSON reader arrives as a module
+ * argument (`ctx.ndjson`), so results are read by the same code everywhere.
+ *
+ * Every pueue call is an argv array (execFile, no shell). Only the task
+ * command given to `pueue add` is shell text, built and quoted on the local
+ * side by shell-quote.ts, because pueue runs it with `sh -c`.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import type * as Ndjson from '../results/ndjson.js';
+
+export interface RemoteContext {
+  ndjson: typeof Ndjson;
+}
+
+export interface PueueRef {
+  bin: string;
+  /** `pueue -c FILE` on every call, or null for the user's default daemon. */
+  config: string | null;
+}
+
+/** Where sweep keeps its own files in the sweep dir: the password, helper scripts. Never touched by rsync. */
+export const PRIVATE_DIR = '.sweep';
+export const PASSWORD_FILE = 'clickhouse_password';
+const PUEUE_TIMEOUT_MS = 60_000;
+
+// ---------------------------------------------------------------- process helpers
+
+interface Exec {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<Exec> {
+  return new Promise((resolve) => {
+    execFile(
+      file,
+      args,
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? PUEUE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 30, cwd: opts.cwd },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+        if (e && typeof e.code === 'string') {
+          resolve({ code: null, stdout: String(stdout), stderr: String(stderr), error: `${e.code}: ${e.message}` });
+          return;
+        }
+        const code = e ? (typeof e.code === 'number' ? e.code : null) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr), ...(e?.killed ? { error: `timed out after ${opts.timeoutMs ?? PUEUE_TIMEOUT_MS} ms` } : {}) });
+      },
+    );
+  });
+}
+
+function pueueArgs(p: PueueRef, args: string[]): string[] {
+  if (!p.config) return args;
+  // remote.pueue_config is a path on this host; `~/` means this host's home.
+  const config = p.config.startsWith('~/') ? join(process.env['HOME'] ?? homedir(), p.config.slice(2)) : p.config;
+  return ['-c', config, ...args];
+}
+
+function pueue(p: PueueRef, args: string[], env?: NodeJS.ProcessEnv): Promise<Exec> {
+  return run(p.bin, pueueArgs(p, args), env ? { env } : {});
+}
+
+/** pueue's errors are colourised even when not on a terminal. */
+export function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, '').trim();
+}
+
+function failure(x: Exec): string {
+  return pueueErrorText(clean(x.stderr) || clean(x.stdout) || x.error || `exit ${x.code}`);
+}
+
+/**
+ * pueue's errors are color-eyre reports: "Error:", numbered causes ("0: ...",
+ * continuation lines indented), a source location and backtrace hints. One
+ * line of causes, joined by "; ".
+ */
+export function pueueErrorText(text: string): string {
+  const lines: string[] = [];
+  for (const raw of clean(text).split('\n')) {
+    const l = raw.trim();
+    if (l === '' || l === 'Error:' || /^(Location:|Backtrace omitted|Run with RUST_BACKTRACE|\S*\.rs:\d+)/.test(l)) continue;
+    const cause = /^\d+:\s*(.*)$/.exec(l);
+    if (cause) lines.push(cause[1] ?? '');
+    else if (lines.length > 0 && raw.startsWith('      ')) lines[lines.length - 1] += ` ${l}`;
+    else lines.push(l.replace(/^Error:\s*/, ''));
+  }
+  return lines.join('; ');
+}
+
+// ---------------------------------------------------------------- task environment
+
+/**
+ * The whole environment of a unit task (pueue gives a task exactly the env of
+ * the `pueue add` client, and stores it in state.json): the few variables
+ * needed to run node and to reach the same daemon, nothing from the session,
+ * never a secret.
+ */
+export function taskEnv(nodeBin: string, pueueBin: string, withSystemd: boolean, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const path = [...new Set([dirname(nodeBin), dirname(pueueBin), '/usr/local/bin', '/usr/bin', '/bin'])].join(':');
+  const out: Record<string, string> = { HOME: env['HOME'] ?? homedir(), PATH: path };
+  // pueue finds its config and socket through these; without them `pueue add` could reach another daemon.
+  const keep = ['USER', 'LOGNAME', 'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'PUEUE_CONFIG_PATH'];
+  if (withSystemd) keep.push('DBUS_SESSION_BUS_ADDRESS');
+  for (const k of keep) {
+    const v = env[k];
+    if (v) out[k] = v;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- units
+
+export interface UnitProbe {
+  /** Is the remote units/<unit>.json the same file as the local one? */
+  index: 'same' | 'differs' | 'missing';
+  total: number;
+  ok: number;
+  skipped: number;
+  error: number;
+  remaining: number;
+  torn: boolean;
+  bad: number;
+  /** Size of the results file. */
+  bytes: number;
+}
+
+interface IndexFile {
+  configs: Array<{ id: string; sql_sha256: string }>;
+}
+
+/**
+ * Where a unit stands, by the worker's own rule: a config is done when the
+ * file holds an ok/skipped record with its current sql_sha256; an error
+ * record (and nothing done) makes it an error, retried on the next run.
+ */
+export async function probeUnit(ctx: RemoteContext, sweepDir: string, unit: string, localIndexSha: string | null): Promise<UnitProbe> {
+  const probe: UnitProbe = { index: 'missing', total: 0, ok: 0, skipped: 0, error: 0, remaining: 0, torn: false, bad: 0, bytes: 0 };
+  const resultsPath = join(sweepDir, 'results', `${unit}.ndjson`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(join(sweepDir, 'units', `${unit}.json`));
+  } catch {
+    probe.bytes = existsSync(resultsPath) ? statSync(resultsPath).size : 0;
+    return probe;
+  }
+  probe.index = localIndexSha === null || createHash('sha256').update(bytes).digest('hex') === localIndexSha ? 'same' : 'differs';
+  const index = JSON.parse(bytes.toString('utf8')) as IndexFile;
+  const want = new Map<string, string>();
+  for (const c of index.configs) want.set(c.id, c.sql_sha256);
+  probe.total = want.size;
+  const scan = await ctx.ndjson.scanRecordHeads(resultsPath);
+  probe.bytes = scan.size;
+  probe.torn = scan.torn !== undefined;
+  probe.bad = scan.bad.length;
+  const done = new Map<string, 'ok' | 'skipped'>();
+  const errored = new Set<string>();
+  for (const h of scan.heads) {
+    if (want.get(h.config) !== h.sql_sha256) continue;
+    if (h.status === 'error') errored.add(h.config);
+    else done.set(h.config, h.status);
+  }
+  for (const id of want.keys()) {
+    const d = done.get(id);
+    if (d === 'ok') probe.ok++;
+    else if (d === 'skipped') probe.skipped++;
+    else if (errored.has(id)) probe.error++;
+    else probe.remaining++;
+  }
+  return probe;
+}
+
+export function isComplete(p: UnitProbe): boolean {
+  return p.index === 'same' && p.total > 0 && p.ok + p.skipped === p.total;
+}
+
+// ---------------------------------------------------------------- inspect
+
+export interface InspectInput {
+  sweep: string;
+  group: string;
+  sweepDir: string;
+  node: string;
+  pueue: PueueRef;
+  /** Units with the sha256 of the local units/<unit>.json. */
+  units: Array<{ id: string; indexSha256: string }>;
+  /** Probe ClickHouse from here (password from env SWEEP_CLICKHOUSE_PASSWORD). */
+  clickhouse?: { url: string; user: string; database: string };
+  /** Try `systemd-run --user --scope` with this MemoryMax. */
+  memoryMax?: string;
+}
+
+export interface InspectOutput {
+  now: string;
+  hostname: string;
+  home: string;
+  daemon: { ok: true; status: { tasks: Record<string, unknown>; groups: Record<string, unknown> }; statusBytes: number } | { ok: false; message: string };
+  stateFile: { path: string; bytes: number } | { path: null; why: string };
+  clickhouse?: { ok: true; version: string } | { ok: false; message: string };
+  systemd?: { ok: boolean; message: string };
+  dirExists: boolean;
+  passwordFile: boolean;
+  units: Record<string, UnitProbe>;
+}
+
+/** Everything preflight, audit and status need, in one pass. Changes nothing. */
+export async function inspect(input: InspectInput, ctx: RemoteContext): Promise<InspectOutput> {
+  const pwPath = join(input.sweepDir, PRIVATE_DIR, PASSWORD_FILE);
+  // Without a password from this submission the worker will read the one stored by an earlier one: probe with that.
+  const stored = existsSync(pwPath) ? readFileSync(pwPath, 'utf8').replace(/\n$/, '') : undefined;
+  const chProbe = input.clickhouse ? probeClickHouse({ ...input.clickhouse, ...(stored !== undefined ? { storedPassword: stored } : {}) }) : undefined;
+  const sdProbe = input.memoryMax ? probeSystemd(input.memoryMax, taskEnv(input.node, input.pueue.bin, true)) : undefined;
+  const st = await pueue(input.pueue, ['status', '--json']);
+  let daemon: InspectOutput['daemon'];
+  if (st.code === 0) {
+    const raw = JSON.parse(st.stdout) as { tasks: Record<string, Record<string, unknown>>; groups: Record<string, unknown> };
+    const prefix = `sweep:${input.sweep}:`;
+    const tasks: Record<string, unknown> = {};
+    for (const [id, t] of Object.entries(raw.tasks)) {
+      const label = t['label'];
+      if ((typeof label === 'string' && label.startsWith(prefix)) || t['group'] === input.group) {
+        // envs is the add client's whole environment: big, and none of our business.
+        const { envs: _envs, ...rest } = t;
+        tasks[id] = rest;
+      }
+    }
+    daemon = { ok: true, status: { tasks, groups: raw.groups }, statusBytes: st.stdout.length };
+  } else {
+    daemon = { ok: false, message: failure(st) };
+  }
+  const units: Record<string, UnitProbe> = {};
+  for (const u of input.units) units[u.id] = await probeUnit(ctx, input.sweepDir, u.id, u.indexSha256);
+  const out: InspectOutput = {
+    now: new Date().toISOString(),
+    hostname: hostname(),
+    home: process.env['HOME'] ?? homedir(),
+    daemon,
+    stateFile: findStateFile(input.pueue.config),
+    dirExists: existsSync(input.sweepDir),
+    passwordFile: stored !== undefined,
+    units,
+  };
+  if (chProbe) out.clickhouse = await chProbe;
+  if (sdProbe) out.systemd = await sdProbe;
+  return out;
+}
+
+async function probeClickHouse(ch: { url: string; user: string; database: string; storedPassword?: string }): Promise<{ ok: true; version: string } | { ok: false; message: string }> {
+  try {
+    const u = new URL(ch.url);
+    u.searchParams.set('query', 'SELECT version()');
+    u.searchParams.set('database', ch.database);
+    const password = process.env['SWEEP_CLICKHOUSE_PASSWORD'] ?? ch.storedPassword ?? '';
+    const res = await fetch(u, {
+      headers: { Authorization: `Basic ${Buffer.from(`${ch.user}:${password}`).toString('base64')}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = (await res.text()).trim();
+    if (!res.ok) return { ok: false, message: `HTTP ${res.status}: ${text.split('\n')[0]?.slice(0, 300) ?? ''}` };
+    return { ok: true, version: text };
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string; errors?: Array<{ code?: string; message?: string }> } };
+    if (e.name === 'TimeoutError') return { ok: false, message: 'no answer within 10 s' };
+    const cause = e.cause?.code ? e.cause : (e.cause?.errors?.[0] ?? e.cause);
+    if (cause?.code) return { ok: false, message: `${cause.code} (${cause.message ?? ''})` };
+    return { ok: false, message: cause?.message ? `${e.message}: ${cause.message}` : e.message };
+  }
+}
+
+async function probeSystemd(memoryMax: string, env: Record<string, string>): Promise<{ ok: boolean; message: string }> {
+  const r = await run('systemd-run', ['--user', '--scope', '--quiet', '-p', `MemoryMax=${memoryMax}`, '-p', 'MemorySwapMax=0', '--', 'true'], {
+    env,
+    timeoutMs: 15_000,
+  });
+  if (r.code === 0) return { ok: true, message: 'systemd-run --user --scope works' };
+  return { ok: false, message: failure(r).split('\n')[0] ?? 'failed' };
+}
+
+/**
+ * pueue's state file, to warn before it grows big (every add, clean, start
+ * and finish rewrites it whole). Its dir is `shared.pueue_directory` in the
+ * config, default $XDG_DATA_HOME/pueue or ~/.local/share/pueue.
+ */
+export function findStateFile(config: string | null, env: NodeJS.ProcessEnv = process.env): { path: string; bytes: number } | { path: null; why: string } {
+  const home = env['HOME'] ?? homedir();
+  const given = config?.startsWith('~/') ? join(home, config.slice(2)) : config;
+  const configPath = given ?? env['PUEUE_CONFIG_PATH'] ?? join(env['XDG_CONFIG_HOME'] || join(home, '.config'), 'pueue', 'pueue.yml');
+  let dir: string | undefined;
+  try {
+    const text = readFileSync(configPath, 'utf8');
+    const m = /^\s+pueue_directory:[ \t]*(.+?)[ \t]*$/m.exec(text);
+    if (m?.[1] && m[1] !== 'null' && m[1] !== '~') dir = yamlScalar(m[1]);
+  } catch {
+    // no config file: pueue uses its defaults
+  }
+  dir ??= join(env['XDG_DATA_HOME'] || join(home, '.local', 'share'), 'pueue');
+  if (dir.startsWith('~/')) dir = join(home, dir.slice(2));
+  for (const name of ['state.json', 'state.json.gz']) {
+    const path = join(dir, name);
+    try {
+      return { path, bytes: statSync(path).size };
+    } catch {
+      // try the next
+    }
+  }
+  return { path: null, why: `no state.json in ${dir} (from ${configPath})` };
+}
+
+function yamlScalar(v: string): string {
+  if (v.startsWith('"')) {
+    try {
+      return JSON.parse(v) as string;
+    } catch {
+      return v.slice(1, -1);
+    }
+  }
+  if (v.startsWith("'")) return v.slice(1, -1).replace(/''/g, "'");
+  return v.replace(/\s+#.*$/, '');
+}
+
+// ---------------------------------------------------------------- prepare
+
+export interface PrepareInput {
+  sweepDir: string;
+  group: string;
+  pueue: PueueRef;
+  /**
+   * The finished tasks of this sweep (by label, in its group) to remove before
+   * queueing: ids from the audit of this same session. `pueue remove` of
+   * exactly these rather than `pueue clean -g`, so a group shared by mistake
+   * never loses another sweep's history.
+   */
+  removeIds: number[];
+  /** Files under <sweepDir>/.sweep/ (helper scripts, after-step SQL). */
+  files: Array<{ path: string; content: string }>;
+  /** Write env SWEEP_CLICKHOUSE_PASSWORD to .sweep/clickhouse_password (0600). */
+  writePassword: boolean;
+}
+
+export interface PrepareOutput {
+  removed: number;
+  removeError?: string;
+}
+
+/** Make the sweep dir ready for rsync and the tasks; remove this sweep's finished tasks. */
+export async function prepare(input: PrepareInput): Promise<PrepareOutput> {
+  mkdirSync(join(input.sweepDir, 'results'), { recursive: true });
+  const priv = join(input.sweepDir, PRIVATE_DIR);
+  mkdirSync(priv, { recursive: true, mode: 0o700 });
+  chmodSync(priv, 0o700);
+  for (const f of input.files) {
+    if (f.path.split('/').some((p) => p === '..' || p === '')) throw new Error(`bad helper file path ${JSON.stringify(f.path)}`);
+    writeAtomic(join(priv, f.path), f.content, 0o644);
+  }
+  if (input.writePassword) {
+    const pw = process.env['SWEEP_CLICKHOUSE_PASSWORD'];
+    if (pw === undefined) throw new Error('writePassword without SWEEP_CLICKHOUSE_PASSWORD');
+    writeAtomic(join(priv, PASSWORD_FILE), `${pw}\n`, 0o600);
+  }
+  const out: PrepareOutput = { removed: 0 };
+  if (input.removeIds.length > 0) {
+    const r = await pueue(input.pueue, ['remove', ...input.removeIds.map(String)]);
+    if (r.code === 0) out.removed = input.removeIds.length;
+    else out.removeError = failure(r);
+  }
+  return out;
+}
+
+function writeAtomic(path: string, content: string, mode: number): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode });
+  chmodSync(tmp, mode); // the umask may have narrowed or (for 0600) not mattered; be exact
+  renameSync(tmp, path);
+}
+
+// ---------------------------------------------------------------- queue
+
+export interface QueueInput {
+  sweepDir: string;
+  group: string;
+  parallel: number;
+  groupExists: boolean;
+  startGroup: boolean;
+  node: string;
+  pueue: PueueRef;
+  withSystemd: boolean;
+  units: Array<{ unit: string; label: string; command: string; recheckIndexSha: string | null }>;
+  after: Array<{ step: string; label: string; command: string; replaceIds: number[]; waitIds: number[] }>;
+  /** Queue the after steps even when no unit task was added. */
+  forceAfter: boolean;
+}
+
+export interface QueueOutput {
+  group: { created: boolean; parallel: number; error?: string };
+  added: Array<{ unit: string; label: string; id: number }>;
+  failed: Array<{ unit: string; label: string; message: string }>;
+  /** Units found complete after the sync (their index changed, so the audit could not tell). */
+  complete: string[];
+  after: Array<{ step: string; label: string; id: number } | { step: string; label: string; message: string }>;
+  started: boolean;
+  addMs: number[];
+}
+
+export async function queue(input: QueueInput, ctx: RemoteContext): Promise<QueueOutput> {
+  const out: QueueOutput = { group: { created: false, parallel: input.parallel }, added: [], failed: [], complete: [], after: [], started: false, addMs: [] };
+  if (!input.groupExists) {
+    const g = await pueue(input.pueue, ['group', 'add', input.group, '-p', String(input.parallel)]);
+    if (g.code === 0) out.group.created = true;
+    else if (!/already exists/i.test(g.stderr + g.stdout)) out.group.error = failure(g);
+  }
+  if (!out.group.created && !out.group.error) {
+    const p = await pueue(input.pueue, ['parallel', String(input.parallel), '-g', input.group]);
+    if (p.code !== 0) out.group.error = failure(p);
+  }
+  if (out.group.error) return out;
+
+  const env = taskEnv(input.node, input.pueue.bin, input.withSystemd);
+  for (const u of input.units) {
+    if (u.recheckIndexSha !== null && isComplete(await probeUnit(ctx, input.sweepDir, u.unit, u.recheckIndexSha))) {
+      out.complete.push(u.unit);
+      continue;
+    }
+    const t0 = performance.now();
+    const r = await run(input.pueue.bin, pueueArgs(input.pueue, ['add', '-g', input.group, '-l', u.label, '-w', input.sweepDir, '-p', '--', u.command]), { env });
+    out.addMs.push(performance.now() - t0);
+    const id = Number(r.stdout.trim());
+    if (r.code === 0 && Number.isInteger(id)) out.added.push({ unit: u.unit, label: u.label, id });
+    else out.failed.push({ unit: u.unit, label: u.label, message: failure(r) });
+  }
+
+  if (out.added.length > 0 || input.forceAfter) {
+    const newIds = out.added.map((a) => a.id);
+    for (const a of input.after) {
+      if (a.replaceIds.length > 0) await pueue(input.pueue, ['remove', ...a.replaceIds.map(String)]);
+      const wait = [...a.waitIds, ...newIds];
+      const args = ['add', '-g', input.group, '-l', a.label, '-w', input.sweepDir, '-p', ...(wait.length > 0 ? ['--after', ...wait.map(String)] : []), '--', a.command];
+      const r = await run(input.pueue.bin, pueueArgs(input.pueue, args), { env });
+      const id = Number(r.stdout.trim());
+      if (r.code === 0 && Number.isInteger(id)) out.after.push({ step: a.step, label: a.label, id });
+      else out.after.push({ step: a.step, label: a.label, message: failure(r) });
+    }
+  }
+  if (input.startGroup) {
+    const s = await pueue(input.pueue, ['start', '-g', input.group]);
+    out.started = s.code === 0;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- details (status)
+
+export interface DetailsInput {
+  pueue: PueueRef;
+  sweepDir: string;
+  logIds: number[];
+  logLines: number;
+  /** Count records finished at or after `since` (a running task's start). */
+  rates: Array<{ unit: string; since: string }>;
+}
+
+export interface DetailsOutput {
+  logs: Record<string, string>;
+  logError?: string;
+  rates: Record<string, { count: number }>;
+}
+
+export async function details(input: DetailsInput, ctx: RemoteContext): Promise<DetailsOutput> {
+  const out: DetailsOutput = { logs: {}, rates: {} };
+  if (input.logIds.length > 0) {
+    const r = await pueue(input.pueue, ['log', '--json', '--lines', String(input.logLines), ...input.logIds.map(String)]);
+    if (r.code === 0) {
+      const parsed = JSON.parse(r.stdout) as Record<string, { output?: string }>;
+      for (const [id, entry] of Object.entries(parsed)) out.logs[id] = clean(entry.output ?? '');
+    } else {
+      out.logError = failure(r);
+    }
+  }
+  for (const { unit, since } of input.rates) {
+    const sinceMs = Date.parse(since);
+    let count = 0;
+    for (const line of await ctx.ndjson.readNdjson(join(input.sweepDir, 'results', `${unit}.ndjson`))) {
+      if (line.kind !== 'value') continue;
+      const f = (line.value as { finished_at?: unknown }).finished_at;
+      if (typeof f === 'string' && Date.parse(f) >= sinceMs) count++;
+    }
+    out.rates[unit] = { count };
+  }
+  return out;
+}

@@ -1,0 +1,203 @@
+/**
+ * Collect's outputs: `results.ndjson` (one record per config, the one
+ * validate.ts kept, in manifest order) and `rows.ndjson` (one line per result
+ * row, with the config id, unit and params in front, for analysis tools that
+ * want flat rows: clickhouse-local, DuckDB, pandas).
+ *
+ * Row shape: `{"config": ..., "unit": ..., <param>: ..., <column>: ...}`. A
+ * column named like a param (a template that SELECTs `{symbol:String} AS
+ * symbol`) usually holds the same value and is written once; when the values
+ * differ the column is kept as `row_<column>` and counted, never dropped.
+ *
+ * Both files are written to a temp name and renamed, so a reader sees the old
+ * complete file or the new complete one.
+ */
+import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
+import type { UnitIndex } from '../generate/manifest-types.js';
+import { readNdjson } from './ndjson.js';
+import type { ResultRecord } from './record.js';
+import { addCounts, emptyCounts, validateUnit, type UnitCounts } from './validate.js';
+
+export interface MergeOptions {
+  sweep: string;
+  /** The output of `sweep generate`: units/<unit>.json are the expected configs; results.ndjson and rows.ndjson are written here. */
+  outDir: string;
+  /** Units in manifest order. */
+  units: ReadonlyArray<{ id: string }>;
+  /** Where the results files are (default <outDir>/results). */
+  resultsDir?: string;
+}
+
+export interface UnitReport extends UnitCounts {
+  unit: string;
+  /** A few config ids with no record. */
+  missingSample: string[];
+  notes: string[];
+}
+
+export interface MergeReport {
+  totals: UnitCounts;
+  /** Units with anything other than all ok/skipped and clean lines, in manifest order. */
+  units: UnitReport[];
+  unitsTotal: number;
+  /** Units with no config missing or in error. */
+  unitsComplete: number;
+  /** Up to 20 configs whose kept record is an error. */
+  errors: Array<{ unit: string; config: string; code: number | null; name: string; message: string }>;
+  files: { results: string; rows: string; records: number; rows_written: number; row_key_collisions: number };
+  /** Results files for units not in the manifest (left out). */
+  extraFiles: string[];
+  /** No config missing or in error. */
+  complete: boolean;
+}
+
+const MAX_ERRORS = 20;
+
+/**
+ * Validate every unit's results file against its index and write the merged
+ * outputs. Used by `sweep collect` after its rsync, and usable on any local
+ * results dir (a local run).
+ */
+export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
+  const resultsDir = opts.resultsDir ?? join(opts.outDir, 'results');
+  const totals = emptyCounts();
+  const units: UnitReport[] = [];
+  const errors: MergeReport['errors'] = [];
+  let unitsComplete = 0;
+  const results = new NdjsonFileWriter(join(opts.outDir, 'results.ndjson'));
+  const rows = new NdjsonFileWriter(join(opts.outDir, 'rows.ndjson'));
+  const collisions = { count: 0 };
+  try {
+    for (const mu of opts.units) {
+      const index = readIndex(opts.outDir, mu.id);
+      const v = validateUnit(opts.sweep, mu.id, index.configs, await readNdjson(join(resultsDir, `${mu.id}.ndjson`)));
+      addCounts(totals, v.counts);
+      const c = v.counts;
+      const done = c.missing === 0 && c.error === 0;
+      if (done) unitsComplete++;
+      if (!done || c.duplicate + c.torn + c.bad + c.stale + c.unknown + c.foreign > 0) {
+        units.push({ unit: mu.id, ...c, missingSample: v.missing.slice(0, 5), notes: v.notes });
+      }
+      for (const e of v.errors) {
+        if (errors.length >= MAX_ERRORS) break;
+        errors.push({ unit: mu.id, config: e.config, code: e.error?.code ?? null, name: e.error?.name ?? 'ERROR', message: (e.error?.message ?? '').slice(0, 500) });
+      }
+      for (const r of v.kept) {
+        await results.write(r);
+        for (const row of flattenRows(r, collisions)) await rows.write(row);
+      }
+    }
+    await results.commit();
+    await rows.commit();
+  } catch (err) {
+    await results.abort();
+    await rows.abort();
+    throw err;
+  }
+  const known = new Set(opts.units.map((u) => `${u.id}.ndjson`));
+  const extraFiles = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => f.endsWith('.ndjson') && !known.has(f)) : [];
+  return {
+    totals,
+    units,
+    unitsTotal: opts.units.length,
+    unitsComplete,
+    errors,
+    files: { results: results.path, rows: rows.path, records: results.lines, rows_written: rows.lines, row_key_collisions: collisions.count },
+    extraFiles,
+    complete: totals.missing === 0 && totals.error === 0,
+  };
+}
+
+function readIndex(outDir: string, unit: string): UnitIndex {
+  const path = join(outDir, 'units', `${unit}.json`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as UnitIndex;
+  } catch (err) {
+    throw new UserError('OUT_INVALID', `${path}: expected the unit index written by 'sweep generate', found ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'unreadable JSON'}`);
+  }
+}
+
+export interface FlatRow {
+  [key: string]: unknown;
+}
+
+/** The rows of one record, each with its config's context in front. `collisions` counts renamed columns. */
+export function flattenRows(record: ResultRecord, collisions = { count: 0 }): FlatRow[] {
+  if (record.status !== 'ok' || record.rows.length === 0) return [];
+  const context: FlatRow = { config: record.config, unit: record.unit, ...record.params };
+  const out: FlatRow[] = [];
+  for (const row of record.rows) {
+    const flat: FlatRow = { ...context };
+    for (const [col, value] of Object.entries(row)) {
+      if (!(col in context)) {
+        flat[col] = value;
+      } else if (!sameValue(context[col], value)) {
+        flat[`row_${col}`] = value;
+        collisions.count++;
+      }
+    }
+    out.push(flat);
+  }
+  return out;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  // 64-bit integers arrive as strings in ClickHouse JSON formats; params are numbers.
+  if ((typeof a === 'number' && typeof b === 'string') || (typeof a === 'string' && typeof b === 'number')) return String(a) === String(b);
+  return false;
+}
+
+/** A line writer to `path` via a temp file; `commit()` renames into place, `abort()` removes the temp. */
+export class NdjsonFileWriter {
+  readonly path: string;
+  private readonly tmp: string;
+  private readonly stream: WriteStream;
+  private failure: Error | undefined;
+  lines = 0;
+
+  constructor(path: string) {
+    this.path = path;
+    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    this.stream = createWriteStream(this.tmp, { flags: 'w', mode: 0o644 });
+    this.stream.on('error', (err) => {
+      this.failure = err;
+    });
+  }
+
+  /** Write one value as a line; resolves when the stream can take more (backpressure). */
+  async write(value: unknown): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.lines++;
+    if (!this.stream.write(`${JSON.stringify(value)}\n`)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          this.stream.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error): void => {
+          this.stream.off('drain', onDrain);
+          reject(err);
+        };
+        this.stream.once('drain', onDrain);
+        this.stream.once('error', onError);
+      });
+    }
+  }
+
+  async commit(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+    if (this.failure) throw this.failure;
+    await rename(this.tmp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    this.stream.destroy();
+    await rm(this.tmp, { force: true });
+  }
+}
