@@ -6,9 +6,12 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_OK, EXIT_USAGE, EXIT_WORK_FAILED, UserError, WorkFailed } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
+import { registerCollect } from './collect.js';
 import { registerGenerate } from './generate.js';
-import { registerNotYet } from './not-yet.js';
+import { registerRun } from './run.js';
 import { registerRunUnit } from './run-unit.js';
+import { registerStatus } from './status.js';
+import { registerSubmitAll } from './submit-all.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -29,7 +32,10 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   registerGenerate(program, io);
   registerRunUnit(program, io);
-  registerNotYet(program, io);
+  registerSubmitAll(program, io);
+  registerStatus(program, io);
+  registerCollect(program, io);
+  registerRun(program, io);
   return program;
 }
 

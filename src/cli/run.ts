@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import { UserError } from '../errors.js';
+import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
+import { formatTable } from '../run/view.js';
+import type { CliIo } from './main.js';
+
+interface RunFlags {
+  clickhouseUrl?: string;
+  concurrency?: string;
+  json?: boolean;
+}
+
+export function registerRun(program: Command, io: CliIo): void {
+  program
+    .command('run <spec>')
+    .description('everything on this machine: generate, run every unit, collect and validate (embedded ClickHouse when no server is given)')
+    .option('--clickhouse-url <url>', 'a ClickHouse server (else env CLICKHOUSE_URL, else the spec, else embedded chDB)')
+    .option('--concurrency <n>', 'queries at once (default: the spec, 16)')
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (spec: string, flags: RunFlags) => {
+      const concurrency = flags.concurrency === undefined ? undefined : parsePositive(flags.concurrency, '--concurrency');
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stop.signal.aborted) return;
+        io.stderr(`\n${sig}: finishing the running queries' records and stopping; run the same command again to resume\n`);
+        stop.abort(sig);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const summary = await runSweepLocally({
+          specPath: spec,
+          ...(flags.clickhouseUrl ? { clickhouseUrl: flags.clickhouseUrl } : {}),
+          ...(concurrency !== undefined ? { concurrency } : {}),
+          write: io.stderr,
+          isTTY: process.stderr.isTTY === true,
+          stop: stop.signal,
+        });
+        if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
+        else io.stderr(formatRunSummary(summary));
+        process.exitCode = exitCodeOfRun(summary);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+function parsePositive(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError('USAGE', `${flag}: expected a positive integer, found ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function formatRunSummary(s: RunSweepSummary): string {
+  const lines: string[] = [''];
+  const state = s.interrupted ? `interrupted (${s.interrupted}): run again to resume` : s.complete ? 'complete' : 'INCOMPLETE';
+  lines.push(`sweep ${s.sweep}: ${state}`);
+  lines.push(
+    formatTable(
+      ['configs', 'ok', 'skipped', 'error', 'missing', 'wall time', 'queries/s'],
+      [[s.configs, s.ok, s.skipped, s.error, s.missing, `${s.wall_s.toFixed(1)} s`, s.queries_per_s.toFixed(1)]],
+    ),
+  );
+  if (s.slowest.length > 0) {
+    lines.push('', 'slowest configs:');
+    lines.push(formatTable(['config', 'status', 'elapsed'], s.slowest.map((x) => [x.config, x.status, `${x.elapsed_ms.toFixed(1)} ms`])));
+  }
+  if (s.errors.length > 0) {
+    lines.push('', `errors (first ${s.errors.length}):`);
+    for (const e of s.errors.slice(0, 5)) lines.push(`  ${e.config}: ${e.name}${e.code !== null ? ` (${e.code})` : ''}: ${e.message.split('\n')[0]?.slice(0, 200)}`);
+  }
+  lines.push(
+    '',
+    'outputs:',
+    `  results (one record per config): ${s.outputs.results}`,
+    `  rows (one line per result row):  ${s.outputs.rows}`,
+    `  per-unit results:                ${s.outputs.per_unit}`,
+    `  log:                             ${s.outputs.log}`,
+    '',
+  );
+  return lines.join('\n');
+}
