@@ -226,7 +226,8 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   return finish({ spec, outDir, units, choice, version, logPath, configs: gen.configs, t0, ran, interrupted });
 }
 
-interface FinishInput {
+/** What every way of running the units shares. */
+interface RunContext {
   spec: Spec;
   outDir: string;
   units: ReadonlyArray<{ id: string }>;
@@ -235,6 +236,9 @@ interface FinishInput {
   logPath: string;
   configs: number;
   t0: number;
+}
+
+interface FinishInput extends RunContext {
   /** Configs run by this invocation (for queries/s). */
   ran: number;
   interrupted: StopSignal | null;
@@ -264,19 +268,11 @@ async function finish(f: FinishInput): Promise<RunSweepSummary> {
   };
 }
 
-interface PueueRunInput {
+interface PueueRunInput extends RunContext {
   opts: RunSweepOptions;
   cwd: string;
   env: NodeJS.ProcessEnv;
   write: (text: string) => void;
-  t0: number;
-  spec: Spec;
-  outDir: string;
-  units: ReadonlyArray<{ id: string }>;
-  choice: EngineChoice;
-  version: string;
-  logPath: string;
-  configs: number;
 }
 
 /**
@@ -321,7 +317,7 @@ async function runThroughPueue(p: PueueRunInput): Promise<RunSweepSummary> {
     await sleep(1000, p.opts.stop);
   }
   const ran = last.ok + last.skipped + last.error - (before ?? 0);
-  return finish({ spec: p.spec, outDir: p.outDir, units: p.units, choice: p.choice, version: p.version, logPath: p.logPath, configs: p.configs, t0: p.t0, ran, interrupted });
+  return finish({ ...p, ran, interrupted });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

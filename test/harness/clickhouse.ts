@@ -225,14 +225,7 @@ export async function waitForServer(url: string, timeoutMs: number, child?: Chil
       throw new Error(`clickhouse-server exited early (${child.exitCode ?? child.signalCode}): ${tail}`);
     }
     try {
-      const u = new URL(url);
-      const headers: Record<string, string> = {};
-      if (u.username) {
-        headers['X-ClickHouse-User'] = decodeURIComponent(u.username);
-        headers['X-ClickHouse-Key'] = decodeURIComponent(u.password);
-        u.username = '';
-        u.password = '';
-      }
+      const { url: u, headers } = authorized(url);
       u.searchParams.set('query', 'SELECT version()');
       const res = await fetch(u, { headers, signal: AbortSignal.timeout(2000) });
       const text = (await res.text()).trim();
@@ -248,6 +241,15 @@ export async function waitForServer(url: string, timeoutMs: number, child?: Chil
 
 /** Run one statement over plain HTTP (for test setup and checks, independent of the product's engine). */
 export async function chQuery(url: string, sql: string): Promise<string> {
+  const { url: u, headers } = authorized(url);
+  const res = await fetch(u, { method: 'POST', body: sql, headers });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`ClickHouse error for ${sql.slice(0, 200)}: ${text}`);
+  return text;
+}
+
+/** Credentials in a URL (testcontainers' user) move to ClickHouse's headers: fetch refuses them in the URL. */
+function authorized(url: string): { url: URL; headers: Record<string, string> } {
   const u = new URL(url);
   const headers: Record<string, string> = {};
   if (u.username) {
@@ -256,8 +258,5 @@ export async function chQuery(url: string, sql: string): Promise<string> {
     u.username = '';
     u.password = '';
   }
-  const res = await fetch(u, { method: 'POST', body: sql, headers });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`ClickHouse error for ${sql.slice(0, 200)}: ${text}`);
-  return text;
+  return { url: u, headers };
 }
