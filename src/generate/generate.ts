@@ -215,7 +215,8 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
       params: unit.params,
       configs: rendered.map((r) => ({ id: r.config.id, params: r.config.params, sql_sha256: r.sha })),
     };
-    writeIfChanged(join(unitsRoot, `${unit.id}.json`), JSON.stringify(index));
+    // Not fsynced: the marker makes a crashed run distrust these, and the manifest (last) is.
+    writeIfChanged(join(unitsRoot, `${unit.id}.json`), JSON.stringify(index), { durable: false });
     for (const r of rendered) manifest.add({ id: r.config.id, unit: unit.id, params: r.config.params, sql_sha256: r.sha });
   }
   } catch (err) {
@@ -297,14 +298,14 @@ function contentEquals(path: string, text: string): boolean {
   }
 }
 
-function writeIfChanged(path: string, data: string | Buffer): void {
+function writeIfChanged(path: string, data: string | Buffer, opts: { durable?: boolean } = {}): void {
   try {
     const current = readFileSync(path);
     if (current.equals(typeof data === 'string' ? Buffer.from(data) : data)) return;
   } catch {
     // missing: write it
   }
-  writeFileAtomicSync(path, data);
+  writeFileAtomicSync(path, data, opts);
 }
 
 export function sha256(text: string | Buffer): string {

@@ -6,7 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { ParamValue, Params } from '../results/record.js';
-import { configIdOf, decodeId, MAX_ID_BYTES, unitIdOf } from './ids.js';
+import { ALL_UNIT, decodeId, encodeId, MAX_ID_BYTES } from './ids.js';
 import type { Spec } from './schema.js';
 
 export interface Config {
@@ -42,15 +42,20 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
   const byFoldedId = new Map<string, string>();
   let configCount = 0;
   const lists = paramNames.map((n) => spec.params[n] as ParamValue[]);
+  // Each value's `name-value` id fragment, encoded once rather than once per config.
+  const fragments = paramNames.map((n, i) => (lists[i] as ParamValue[]).map((v) => encodeId({ [n]: v }, [n])));
+  const unitPos = unitNames.map((n) => paramNames.indexOf(n));
+  const idPos = [...unitPos, ...restNames.map((n) => paramNames.indexOf(n))];
   const current: ParamValue[] = new Array<ParamValue>(paramNames.length);
+  const chosen: number[] = new Array<number>(paramNames.length).fill(0);
 
   const visit = (depth: number): void => {
     if (depth === paramNames.length) {
       const params: Params = {};
       for (let i = 0; i < paramNames.length; i++) params[paramNames[i] as string] = current[i] as ParamValue;
       if (isExcluded(params, spec.exclude)) return;
-      const unitId = unitIdOf(params, unitNames);
-      const id = configIdOf(params, unitNames, restNames);
+      const unitId = unitNames.length === 0 ? ALL_UNIT : unitPos.map((p) => fragments[p]?.[chosen[p] as number]).join('__');
+      const id = idPos.map((p) => fragments[p]?.[chosen[p] as number]).join('__');
       if (Buffer.byteLength(id) > MAX_ID_BYTES) {
         throw new UserError('ID_TOO_LONG', `${label}: params: config id ${id.slice(0, 60)}... is ${Buffer.byteLength(id)} bytes; expected at most ${MAX_ID_BYTES} (it is a file name): shorten the param names or values`);
       }
@@ -75,8 +80,10 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
       configCount++;
       return;
     }
-    for (const value of lists[depth] as ParamValue[]) {
-      current[depth] = value;
+    const values = lists[depth] as ParamValue[];
+    for (let j = 0; j < values.length; j++) {
+      current[depth] = values[j] as ParamValue;
+      chosen[depth] = j;
       visit(depth + 1);
     }
   };

@@ -81,7 +81,7 @@ describe('sweep run', () => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const n = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => f.endsWith('.ndjson')).length : 0;
-      if (n >= 2 || Date.now() > deadline) break;
+      if (n >= 1 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGINT');
