@@ -11,11 +11,9 @@
 import { createHash } from 'node:crypto';
 import {
   existsSync,
-  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -24,13 +22,13 @@ import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
-import { expandGrid, type Grid, type Unit } from '../spec/grid.js';
+import { expandGrid, type Config, type Grid } from '../spec/grid.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { Spec } from '../spec/schema.js';
-import type { Params } from '../results/record.js';
 import { TOOL_VERSION } from '../version.js';
 import type { UnitIndex } from './manifest-types.js';
 import { ManifestWriter } from './manifest-writer.js';
+import { openUnitWriter, type WriteCounts } from './unit-writer.js';
 import { compileTemplate, TemplateRenderer, unusedParams } from './template.js';
 import { WORKER_BUNDLE, workerBundlePath } from './worker-bundle.js';
 
@@ -111,7 +109,7 @@ export async function generate(opts: GenerateOptions): Promise<GenerateSummary> 
     throw new UserError('BUNDLE_MISSING', `worker bundle not found at ${bundle}: run 'npm run build' first`);
   }
   if (opts.dryRun) return planOnly(prepared, out);
-  return writeSweep(prepared, out, bundle);
+  return await writeSweep(prepared, out, bundle);
 }
 
 /** Refuse to take over a directory that is neither empty nor a sweep output: we delete stale files in it. */
@@ -177,7 +175,7 @@ function planOnly(prepared: PreparedSweep, out: string): GenerateSummary {
   return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out };
 }
 
-function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undefined): GenerateSummary {
+async function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undefined): Promise<GenerateSummary> {
   const { loaded, grid, renderer } = prepared;
   const trusted = isTrusted(out);
   const sqlRoot = join(out, 'sql');
@@ -200,28 +198,45 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
     units: grid.units.map((u) => ({ id: u.id, params: u.params, configs: u.configs.length })),
   });
   const liveUnits = new Set<string>();
+  // Two units in flight: the writer thread writes one while this thread renders the next.
+  const writer = openUnitWriter();
+  const inFlight: Array<Promise<WriteCounts>> = [];
+  const add = (c: WriteCounts) => {
+    counts.written += c.written;
+    counts.unchanged += c.unchanged;
+    counts.removed += c.removed;
+  };
   try {
-  for (const unit of grid.units) {
-    liveUnits.add(unit.id);
-    const rendered = unit.configs.map((c) => {
-      const sql = renderer.render(c.params);
-      return { config: c, sql, sha: sha256(sql) };
-    });
-    writeUnit(unit, rendered, readOldUnit(out, unit.id, trusted), { sqlRoot, staging }, counts);
-    const index: UnitIndex = {
-      v: 1,
-      sweep: loaded.spec.name,
-      unit: unit.id,
-      params: unit.params,
-      configs: rendered.map((r) => ({ id: r.config.id, params: r.config.params, sql_sha256: r.sha })),
-    };
-    // Not fsynced: the marker makes a crashed run distrust these, and the manifest (last) is.
-    writeIfChanged(join(unitsRoot, `${unit.id}.json`), JSON.stringify(index), { durable: false });
-    for (const r of rendered) manifest.add({ id: r.config.id, unit: unit.id, params: r.config.params, sql_sha256: r.sha });
-  }
+    for (const unit of grid.units) {
+      liveUnits.add(unit.id);
+      const files = unit.configs.map((c) => {
+        const sql = renderer.render(c.params);
+        return { id: c.id, sql, sha: sha256(sql) };
+      });
+      const before = readOldUnit(out, unit.id, trusted);
+      if (inFlight.length >= 2) add(await (inFlight.shift() as Promise<WriteCounts>));
+      inFlight.push(writer.write({ unit: unit.id, files, before: before ? [...before] : null, sqlRoot, staging }));
+      const index: UnitIndex = {
+        v: 1,
+        sweep: loaded.spec.name,
+        unit: unit.id,
+        params: unit.params,
+        configs: unit.configs.map((c, i) => ({ id: c.id, params: c.params, sql_sha256: (files[i] as { sha: string }).sha })),
+      };
+      // Not fsynced: the marker makes a crashed run distrust these, and the manifest (last) is.
+      writeIfChanged(join(unitsRoot, `${unit.id}.json`), JSON.stringify(index), { durable: false });
+      for (let i = 0; i < unit.configs.length; i++) {
+        const c = unit.configs[i] as Config;
+        manifest.add({ id: c.id, unit: unit.id, params: c.params, sql_sha256: (files[i] as { sha: string }).sha });
+      }
+    }
+    for (const p of inFlight.splice(0)) add(await p);
   } catch (err) {
+    await Promise.allSettled(inFlight);
     manifest.abort();
     throw err;
+  } finally {
+    await writer.close();
   }
   // Units that left the grid (and anything else in our own sql/ and units/ trees).
   for (const entry of readdirSync(sqlRoot)) {
@@ -240,62 +255,6 @@ function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undef
   rmSync(staging, { recursive: true, force: true });
   rmSync(join(out, MARKER), { force: true });
   return { configs: grid.configCount, units: grid.units.length, ...counts, out };
-}
-
-interface Rendered {
-  config: { id: string; params: Params };
-  sql: string;
-  sha: string;
-}
-
-function writeUnit(
-  unit: Unit,
-  rendered: Rendered[],
-  before: Map<string, string> | undefined,
-  dirs: { sqlRoot: string; staging: string },
-  counts: { written: number; unchanged: number; removed: number },
-): void {
-  const target = join(dirs.sqlRoot, unit.id);
-  const exists = existsSync(target);
-  const present = exists ? new Set(readdirSync(target)) : new Set<string>();
-  const expected = new Set(rendered.map((r) => `${r.config.id}.sql`));
-  if (exists && before && before.size === rendered.length && present.size === expected.size && [...expected].every((f) => present.has(f))) {
-    if (rendered.every((r) => before.get(r.config.id) === r.sha)) {
-      counts.unchanged += rendered.length;
-      return;
-    }
-  }
-  const stage = join(dirs.staging, unit.id);
-  mkdirSync(stage);
-  for (const r of rendered) {
-    const name = `${r.config.id}.sql`;
-    const current = join(target, name);
-    const same = present.has(name) && (before ? before.get(r.config.id) === r.sha : contentEquals(current, r.sql));
-    if (same) {
-      linkSync(current, join(stage, name)); // same inode: mtime preserved
-      counts.unchanged++;
-    } else {
-      writeFileSync(join(stage, name), r.sql);
-      counts.written++;
-    }
-  }
-  for (const name of present) if (name.endsWith('.sql') && !expected.has(name)) counts.removed++;
-  if (exists) {
-    const trash = join(dirs.staging, `${unit.id}.old`);
-    renameSync(target, trash);
-    renameSync(stage, target);
-    rmSync(trash, { recursive: true, force: true });
-  } else {
-    renameSync(stage, target);
-  }
-}
-
-function contentEquals(path: string, text: string): boolean {
-  try {
-    return readFileSync(path, 'utf8') === text;
-  } catch {
-    return false;
-  }
 }
 
 function writeIfChanged(path: string, data: string | Buffer, opts: { durable?: boolean } = {}): void {
