@@ -11,9 +11,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from './process.js';
 
 export const CLICKHOUSE_IMAGE = 'clickhouse/clickhouse-server:25.8';
 
@@ -102,18 +102,6 @@ function findServerBinary(): { command: string; prefix: string[] } | undefined {
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function serverConfig(dir: string, httpPort: number, tcpPort: number): string {
   // <yandex> is the root tag 18.16 requires; current releases still accept it.

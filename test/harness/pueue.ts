@@ -17,12 +17,13 @@
  *
  * Under CI=true a missing (or non-v4) pueue is an error, never a skip.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { makeTempDir } from './tmp.js';
+import { runFile, type CommandResult } from './process.js';
 
 // ---- Types of `pueue status --json` / `pueue log --json` (pueue v4) ----
 
@@ -74,14 +75,7 @@ export interface PueueLogEntry {
   output: string;
 }
 
-export interface CommandResult {
-  stdout: string;
-  stderr: string;
-  /** null when the process was killed by a signal (or by our timeout). */
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-}
+export type { CommandResult } from './process.js';
 
 export interface PueueCallOptions {
   /** Merged over the harness's minimal env (PATH, HOME=dir, PUEUE_CONFIG_PATH). Tasks inherit it. */
@@ -488,33 +482,6 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<b
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function runFile(
-  file: string,
-  args: string[],
-  options: { env: Record<string, string>; cwd: string; timeoutMs: number },
-): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { env: options.env, cwd: options.cwd, timeout: options.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 256 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code === 'string') {
-          reject(new Error(`could not run ${file}: ${err.message}`));
-          return;
-        }
-        resolve({
-          stdout,
-          stderr,
-          exitCode: err ? (typeof err.code === 'number' ? err.code : null) : 0,
-          signal: (err?.signal as NodeJS.Signals | undefined) ?? null,
-          timedOut: err?.killed === true && err.signal === 'SIGKILL',
-        });
-      },
-    );
-  });
 }
 
 // A test worker that dies before stop() must not leave daemons behind.

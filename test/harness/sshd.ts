@@ -14,24 +14,19 @@
  *
  * Under CI=true a missing sshd, ssh, ssh-keygen or rsync is an error, never a skip.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { makeTempDir } from './tmp.js';
+import { freePort, runFile, type CommandResult } from './process.js';
 
 export const SSH_HOST_ALIAS = 'sweep-test-remote';
 
-export interface SshResult {
-  stdout: string;
-  stderr: string;
-  /** null when killed by a signal (or by the timeout). */
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-}
+/** What a command run through ssh gave back. */
+export type SshResult = CommandResult;
 
 export interface SshdHandle {
   /** The Host alias defined in sshConfigPath. */
@@ -316,18 +311,6 @@ async function killAndWait(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function readText(path: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => '');
@@ -335,36 +318,6 @@ function readText(path: string): Promise<string> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Run a program with an argv array; its stdin gets `input` then EOF, so ssh never waits on ours. */
-function runFile(
-  file: string,
-  args: string[],
-  options: { env: Record<string, string>; timeoutMs: number; input?: string },
-): Promise<SshResult> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { env: options.env, timeout: options.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code === 'string') {
-          reject(new Error(`could not run ${file}: ${err.message}`));
-          return;
-        }
-        resolve({
-          stdout,
-          stderr,
-          exitCode: err ? (typeof err.code === 'number' ? err.code : null) : 0,
-          signal: (err?.signal as NodeJS.Signals | undefined) ?? null,
-          timedOut: err?.killed === true && err.signal === 'SIGKILL',
-        });
-      },
-    );
-    if (options.input === undefined) child.stdin?.end();
-    else child.stdin?.end(options.input);
-  });
 }
 
 // A test worker that dies before stop() must not leave sshd listening.
