@@ -27,6 +27,7 @@ import type * as ChdbModule from 'chdb';
 import type { ChdbResult, Session } from 'chdb';
 import { EngineError, type Engine, type QueryOutcome, type Row, type RunOptions } from './engine.js';
 import { abortedError, timeoutError, toEngineError } from './errors.js';
+import { AbortFanout } from './abort-fanout.js';
 
 export interface EmbeddedEngineOptions {
   /** Data directory; created if missing, kept after close. */
@@ -72,7 +73,7 @@ class EmbeddedEngine implements Engine {
   /** Idle sessions for single-statement calls, by settings: a session keeps what was SET on it. */
   private readonly idle = new Map<string, Session[]>();
   private readonly busy = new Set<Session>();
-  private readonly watchers = new WeakMap<AbortSignal, Set<Call>>();
+  private readonly aborts = new AbortFanout<Call>((call) => this.stop(call, abortedError()));
   private control: Session | undefined;
   private versionText: string | undefined;
   private databaseReady = false;
@@ -147,7 +148,7 @@ class EmbeddedEngine implements Engine {
     const call: Call = { stopped: undefined, queryId: undefined, kill: undefined, abandon: undefined };
     const timeoutMs = opts.timeoutMs ?? 0;
     const timer = timeoutMs > 0 ? setTimeout(() => this.stop(call, timeoutError(timeoutMs)), timeoutMs) : undefined;
-    if (signal) this.watch(signal, call);
+    if (signal) this.aborts.add(signal, call);
 
     let session: Session | undefined;
     let reusable = !fresh;
@@ -185,7 +186,7 @@ class EmbeddedEngine implements Engine {
       throw toEngineError(err);
     } finally {
       if (timer) clearTimeout(timer);
-      if (signal) this.watchers.get(signal)?.delete(call);
+      if (signal) this.aborts.remove(signal, call);
       if (session) this.giveBack(session, key, reusable);
     }
   }
@@ -201,23 +202,6 @@ class EmbeddedEngine implements Engine {
     });
   }
 
-  /** One abort listener per caller signal, not per call (see the http engine). */
-  private watch(signal: AbortSignal, call: Call): void {
-    let calls = this.watchers.get(signal);
-    if (!calls) {
-      const set = new Set<Call>();
-      calls = set;
-      this.watchers.set(signal, set);
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const c of set) this.stop(c, abortedError());
-        },
-        { once: true },
-      );
-    }
-    calls.add(call);
-  }
 
   private stop(call: Call, reason: EngineError): void {
     if (call.stopped) return;

@@ -32,6 +32,7 @@ import {
   timeoutError,
   toEngineError,
 } from './errors.js';
+import { AbortFanout } from './abort-fanout.js';
 
 export interface HttpEngineOptions {
   /** http(s)://[user[:password]@]host:port[/path][?database=name]; credentials in the URL are used, never printed. */
@@ -93,12 +94,8 @@ class HttpEngine implements Engine {
   private readonly queryTimeoutMs: number;
   private caps: Capabilities | undefined;
   private capsPending: Promise<Capabilities> | undefined;
-  /**
-   * The calls running under each caller's signal. One listener per signal, not per
-   * call: a worker shares one shutdown signal across all its queries, and Node warns
-   * past 10 listeners on one AbortSignal.
-   */
-  private readonly watchers = new WeakMap<AbortSignal, Set<Call>>();
+  /** The calls running under each caller's signal, stopped together when it aborts. */
+  private readonly aborts = new AbortFanout<Call>((call) => this.stop(call, abortedError()));
 
   constructor(opts: HttpEngineOptions) {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
@@ -192,7 +189,7 @@ class HttpEngine implements Engine {
     const call: Call = { req: undefined, queryId: undefined, stopped: undefined, kill: undefined };
     const timeoutMs = opts.timeoutMs ?? this.queryTimeoutMs;
     const timer = timeoutMs > 0 ? setTimeout(() => this.stop(call, timeoutError(timeoutMs)), timeoutMs) : undefined;
-    if (signal) this.watch(signal, call);
+    if (signal) this.aborts.add(signal, call);
 
     try {
       let rowsRead = 0;
@@ -227,7 +224,7 @@ class HttpEngine implements Engine {
       throw this.withTarget(toEngineError(err));
     } finally {
       if (timer) clearTimeout(timer);
-      if (signal) this.watchers.get(signal)?.delete(call);
+      if (signal) this.aborts.remove(signal, call);
     }
   }
 
@@ -313,22 +310,6 @@ class HttpEngine implements Engine {
     };
   }
 
-  private watch(signal: AbortSignal, call: Call): void {
-    let calls = this.watchers.get(signal);
-    if (!calls) {
-      const set = new Set<Call>();
-      calls = set;
-      this.watchers.set(signal, set);
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const c of set) this.stop(c, abortedError());
-        },
-        { once: true },
-      );
-    }
-    calls.add(call);
-  }
 
   /** POST one statement; retry once, with a new query id, if a reused keep-alive socket was closed under us. */
   private async send(call: Call, queryId: string, query: string, sql: string): Promise<Reply> {
