@@ -39,6 +39,8 @@ export interface GenerateOptions {
   cwd?: string;
   /** Copy dist/worker.mjs into <out> (default true; the bundle must exist). */
   withWorker?: boolean;
+  /** The sweep as prepareSweep already validated it (sweep run), so it is not done twice. */
+  prepared?: PreparedSweep;
 }
 
 export interface GenerateSummary {
@@ -100,7 +102,7 @@ export function defaultOutDir(spec: Spec, cwd: string): string {
 
 export async function generate(opts: GenerateOptions): Promise<GenerateSummary> {
   const cwd = opts.cwd ?? process.cwd();
-  const prepared = await prepareSweep(opts.specPath, cwd);
+  const prepared = opts.prepared ?? (await prepareSweep(opts.specPath, cwd));
   const { loaded } = prepared;
   const out = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(loaded.spec, cwd);
   checkOutDir(out);

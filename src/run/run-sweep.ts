@@ -137,7 +137,7 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   const prepared = await prepareSweep(opts.specPath, cwd);
   const spec = prepared.loaded.spec;
   const concurrency = opts.concurrency ?? spec.worker.concurrency;
-  const gen = await generate({ specPath: opts.specPath, cwd });
+  const gen = await generate({ specPath: opts.specPath, cwd, prepared });
   const outDir = gen.out;
   const logPath = join(outDir, 'run.log');
   const logLine = (line: string) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`);
