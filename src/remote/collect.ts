@@ -12,8 +12,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { mergeResults, type MergeReport } from '../results/merge.js';
+import { RemoteError, type SyncSummary, type Transport } from '../transport/transport.js';
 import { loadSweepContext } from './context.js';
-import { RemoteError, type SyncSummary, type Transport } from './transport.js';
 
 export interface CollectOptions {
   specPath: string;

@@ -16,10 +16,10 @@ import { defaultOutDir, MARKER } from '../generate/generate.js';
 import type { Manifest, ManifestUnit } from '../generate/manifest-types.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { RemoteSettings, Spec } from '../spec/schema.js';
+import { LocalTransport } from '../transport/local.js';
+import { SshTransport } from '../transport/ssh.js';
+import type { Transport } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
-import { LocalTransport } from './local.js';
-import { SshTransport } from './ssh.js';
-import type { Transport } from './transport.js';
 
 export interface SweepContext {
   loaded: LoadedSpec;

@@ -16,8 +16,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../generate/worker-bundle.js';
-import { RemoteError, tail, type StepResult } from './transport.js';
-import { shQuote } from './shell-quote.js';
+import { shQuote } from '../transport/shell-quote.js';
+import { RemoteError, tail, type StepResult } from '../transport/transport.js';
 
 // ---------------------------------------------------------------- discovery
 

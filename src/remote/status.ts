@@ -7,6 +7,7 @@
  * are all finished (by label and group, never by pueue id).
  */
 import type { RemoteSettings } from '../spec/schema.js';
+import { RemoteError, type Transport } from '../transport/transport.js';
 import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
 import {
   currentTask,
@@ -23,7 +24,6 @@ import {
 } from './pueue.js';
 import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from './remote-script.js';
 import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from './remote-side.js';
-import { RemoteError, type Transport } from './transport.js';
 
 export interface StatusOptions {
   specPath: string;

@@ -26,6 +26,8 @@ import { join, posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { WORKER_BUNDLE, workerBundlePath } from '../generate/worker-bundle.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
+import { shJoin, shQuote } from '../transport/shell-quote.js';
+import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
 import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
 import {
@@ -52,8 +54,6 @@ import {
   type QueueOutput,
   type UnitProbe,
 } from './remote-side.js';
-import { shJoin, shQuote } from './shell-quote.js';
-import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from './transport.js';
 
 export interface SubmitOptions {
   specPath: string;

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRecord } from '../../src/results/record.js';
-import { LocalTransport } from '../../src/remote/local.js';
+import { LocalTransport } from '../../src/transport/local.js';
 import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult, remoteModules, runtimeImports } from '../../src/remote/remote-script.js';
 import type { UnitProbe } from '../../src/remote/remote-side.js';
-import { shQuote } from '../../src/remote/shell-quote.js';
-import { RemoteError } from '../../src/remote/transport.js';
+import { shQuote } from '../../src/transport/shell-quote.js';
+import { RemoteError } from '../../src/transport/transport.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'sweep-session-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

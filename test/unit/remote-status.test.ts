@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseStatus } from '../../src/remote/pueue.js';
 import { findStateFile, pueueErrorText, type UnitProbe } from '../../src/remote/remote-side.js';
 import { buildReport } from '../../src/remote/status.js';
-import { LocalTransport } from '../../src/remote/local.js';
+import { LocalTransport } from '../../src/transport/local.js';
 import type { Spec } from '../../src/spec/schema.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'sweep-status-'));
