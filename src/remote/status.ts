@@ -6,9 +6,6 @@
  * a failed one. Overall: progress, rate, ETA, and whether the sweep's tasks
  * are all finished (by label and group, never by pueue id).
  */
-import type { RemoteSettings } from '../spec/schema.js';
-import { RemoteError, type Transport } from '../transport/transport.js';
-import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
 import {
   currentTask,
   describeState,
@@ -21,7 +18,10 @@ import {
   afterLabel,
   type StatusView,
   type TaskView,
-} from './pueue.js';
+} from '../pueue/status.js';
+import type { RemoteSettings } from '../spec/schema.js';
+import { RemoteError, type Transport } from '../transport/transport.js';
+import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
 import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from './remote-script.js';
 import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from './remote-side.js';
 

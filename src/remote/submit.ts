@@ -26,10 +26,6 @@ import { join, posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { WORKER_BUNDLE, workerBundlePath } from '../generate/worker-bundle.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
-import { shJoin, shQuote } from '../transport/shell-quote.js';
-import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from '../transport/transport.js';
-import { TOOL_VERSION } from '../version.js';
-import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
 import {
   afterLabel,
   currentTask,
@@ -40,7 +36,11 @@ import {
   unitLabel,
   type StatusView,
   type TaskView,
-} from './pueue.js';
+} from '../pueue/status.js';
+import { shJoin, shQuote } from '../transport/shell-quote.js';
+import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from '../transport/transport.js';
+import { TOOL_VERSION } from '../version.js';
+import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
 import { discoveryStep, MIN_NODE_MAJOR, nodeStep, parseDiscovery, parseNodeResult, remoteModules, type Discovery } from './remote-script.js';
 import {
   isComplete,

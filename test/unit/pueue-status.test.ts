@@ -10,7 +10,7 @@ import {
   tasksByLabel,
   unitLabel,
   type TaskView,
-} from '../../src/remote/pueue.js';
+} from '../../src/pueue/status.js';
 
 // Recorded from pueue 4.0.4 (`pueue status --json`), envs trimmed: one task of
 // every kind, before and after a daemon restart (kill -9).

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStatus } from '../../src/remote/pueue.js';
+import { parseStatus } from '../../src/pueue/status.js';
 import { findStateFile, pueueErrorText, type UnitProbe } from '../../src/remote/remote-side.js';
 import { buildReport } from '../../src/remote/status.js';
 import { LocalTransport } from '../../src/transport/local.js';
