@@ -6,6 +6,8 @@
  * a failed one. Overall: progress, rate, ETA, and whether the sweep's tasks
  * are all finished (by label and group, never by pueue id).
  */
+import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from '../host/remote-script.js';
+import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from '../host/remote-side.js';
 import {
   currentTask,
   describeState,
@@ -22,8 +24,6 @@ import {
 import type { RemoteSettings } from '../spec/schema.js';
 import { RemoteError, type Transport } from '../transport/transport.js';
 import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
-import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from './remote-script.js';
-import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from './remote-side.js';
 
 export interface StatusOptions {
   specPath: string;

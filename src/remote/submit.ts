@@ -26,6 +26,19 @@ import { join, posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { WORKER_BUNDLE, workerBundlePath } from '../generate/worker-bundle.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
+import { discoveryStep, MIN_NODE_MAJOR, nodeStep, parseDiscovery, parseNodeResult, remoteModules, type Discovery } from '../host/remote-script.js';
+import {
+  isComplete,
+  PASSWORD_FILE,
+  PRIVATE_DIR,
+  type InspectInput,
+  type InspectOutput,
+  type PrepareInput,
+  type PrepareOutput,
+  type QueueInput,
+  type QueueOutput,
+  type UnitProbe,
+} from '../host/remote-side.js';
 import {
   afterLabel,
   currentTask,
@@ -41,19 +54,6 @@ import { shJoin, shQuote } from '../transport/shell-quote.js';
 import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
 import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
-import { discoveryStep, MIN_NODE_MAJOR, nodeStep, parseDiscovery, parseNodeResult, remoteModules, type Discovery } from './remote-script.js';
-import {
-  isComplete,
-  PASSWORD_FILE,
-  PRIVATE_DIR,
-  type InspectInput,
-  type InspectOutput,
-  type PrepareInput,
-  type PrepareOutput,
-  type QueueInput,
-  type QueueOutput,
-  type UnitProbe,
-} from './remote-side.js';
 
 export interface SubmitOptions {
   specPath: string;

@@ -14,7 +14,7 @@
  * are split here on `\n` bytes, with offsets, and a line is only decoded when
  * a caller asks for it.
  *
- * This module is also shipped on its own to the remote host (src/remote/remote-script.ts
+ * This module is also shipped on its own to the remote host (src/host/remote-script.ts
  * sends the compiled file): it may import only `node:` builtins at run time (types are fine).
  */
 import { closeSync, constants as fsConstants, fsync, fsyncSync, openSync, write, writeSync } from 'node:fs';

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRecord } from '../../src/results/record.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult, remoteModules, runtimeImports } from '../../src/remote/remote-script.js';
-import type { UnitProbe } from '../../src/remote/remote-side.js';
+import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult, remoteModules, runtimeImports } from '../../src/host/remote-script.js';
+import type { UnitProbe } from '../../src/host/remote-side.js';
 import { shQuote } from '../../src/transport/shell-quote.js';
 import { RemoteError } from '../../src/transport/transport.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseStatus } from '../../src/pueue/status.js';
-import { findStateFile, pueueErrorText, type UnitProbe } from '../../src/remote/remote-side.js';
+import { findStateFile, pueueErrorText, type UnitProbe } from '../../src/host/remote-side.js';
 import { buildReport } from '../../src/remote/status.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { Spec } from '../../src/spec/schema.js';

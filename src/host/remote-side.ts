@@ -10,7 +10,7 @@
  *
  * Every pueue call is an argv array (execFile, no shell). Only the task
  * command given to `pueue add` is shell text, built and quoted on the local
- * side by shell-quote.ts, because pueue runs it with `sh -c`.
+ * side by src/transport/shell-quote.ts, because pueue runs it with `sh -c`.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -7,10 +7,10 @@
  *  - node steps: run an exported function of remote-side.ts with a JSON
  *    input; the compiled modules travel inside the script as `data:` URLs.
  *
- * Every value in a script is quoted by shQuote (shell-quote.ts); the program
- * text goes to node on stdin (a here-string), never on a command line, so no
- * size limit on argv applies and nothing shows in `ps`. A secret is passed to
- * node as an environment variable of that one process.
+ * Every value in a script is quoted by shQuote (src/transport/shell-quote.ts);
+ * the program text goes to node on stdin (a here-string), never on a command
+ * line, so no size limit on argv applies and nothing shows in `ps`. A secret
+ * is passed to node as an environment variable of that one process.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -102,7 +102,7 @@ let modules: Modules | undefined;
 
 /**
  * The compiled modules the remote runs: dist/src/results/ndjson.js and
- * dist/src/remote/remote-side.js. Next to this module when it runs from dist;
+ * dist/src/host/remote-side.js. Next to this module when it runs from dist;
  * from the package's dist otherwise (tests run the TypeScript sources).
  */
 export function remoteModules(): Modules {
@@ -122,7 +122,7 @@ export function remoteModules(): Modules {
     if (bad.length > 0) throw new Error(`${path} imports ${bad.join(', ')} at run time; modules sent to the remote may import only node: builtins`);
     return text.replace(/\n\/\/# sourceMappingURL=.*$/m, '\n');
   };
-  modules = { ndjson: read('results/ndjson.js'), remoteSide: read('remote/remote-side.js'), runSql: read('remote/run-sql.js') };
+  modules = { ndjson: read('results/ndjson.js'), remoteSide: read('host/remote-side.js'), runSql: read('host/run-sql.js') };
   return modules;
 }
 
