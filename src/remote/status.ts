@@ -8,19 +8,8 @@
  */
 import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from '../host/remote-script.js';
 import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from '../host/remote-side.js';
-import {
-  currentTask,
-  describeState,
-  explainResult,
-  isActive,
-  isFailure,
-  parseStatus,
-  tasksByLabel,
-  unitLabel,
-  afterLabel,
-  type StatusView,
-  type TaskView,
-} from '../pueue/status.js';
+import { afterLabel, currentTask, tasksByLabel, unitLabel } from '../pueue/labels.js';
+import { describeState, explainResult, isActive, isFailure, parseStatus, type StatusView, type TaskView } from '../pueue/status.js';
 import type { RemoteSettings } from '../spec/schema.js';
 import { RemoteError, type Transport } from '../transport/transport.js';
 import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';

@@ -39,17 +39,8 @@ import {
   type QueueOutput,
   type UnitProbe,
 } from '../host/remote-side.js';
-import {
-  afterLabel,
-  currentTask,
-  describeState,
-  isActive,
-  parseStatus,
-  tasksByLabel,
-  unitLabel,
-  type StatusView,
-  type TaskView,
-} from '../pueue/status.js';
+import { afterLabel, currentTask, tasksByLabel, unitLabel } from '../pueue/labels.js';
+import { describeState, isActive, parseStatus, type StatusView, type TaskView } from '../pueue/status.js';
 import { shJoin, shQuote } from '../transport/shell-quote.js';
 import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
