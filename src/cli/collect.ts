@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
 import { collect, type CollectReport } from '../remote/collect.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface CollectFlags {
   out?: string;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { generate } from '../generate/generate.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface GenerateFlags {
   out?: string;

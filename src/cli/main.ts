@@ -8,20 +8,11 @@ import { EXIT_OK, EXIT_USAGE, EXIT_WORK_FAILED, UserError, WorkFailed } from '..
 import { TOOL_VERSION } from '../version.js';
 import { registerCollect } from './collect.js';
 import { registerGenerate } from './generate.js';
+import { defaultIo, type CliIo } from './io.js';
 import { registerRun } from './run.js';
 import { registerRunUnit } from './run-unit.js';
 import { registerStatus } from './status.js';
 import { registerSubmitAll } from './submit-all.js';
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const defaultIo: CliIo = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sweep')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError, WorkFailed } from '../errors.js';
 import { exitCodeOf, runUnit } from '../worker/run-unit.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface RunUnitFlags {
   dir: string;

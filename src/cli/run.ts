@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
 import { formatTable } from '../run/view.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface RunFlags {
   clickhouseUrl?: string;

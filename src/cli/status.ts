@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { loadSweepContext } from '../remote/context.js';
 import { readStatus, type StatusReport, type UnitStatus } from '../remote/status.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface StatusFlags {
   out?: string;

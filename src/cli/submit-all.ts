@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
 import { submitAll, type SubmitReport } from '../remote/submit.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface SubmitFlags {
   out?: string;
