@@ -21,12 +21,12 @@ import {
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import type { UnitIndex } from '../format/manifest.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
 import { expandGrid, type Config, type Grid } from '../spec/grid.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { Spec } from '../spec/schema.js';
 import { TOOL_VERSION } from '../version.js';
-import type { UnitIndex } from './manifest-types.js';
 import { ManifestWriter } from './manifest-writer.js';
 import { openUnitWriter, type WriteCounts } from './unit-writer.js';
 import { compileTemplate, TemplateRenderer, unusedParams } from './template.js';

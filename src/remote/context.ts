@@ -12,8 +12,8 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs
 import { homedir } from 'node:os';
 import { isAbsolute, join, posix, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import type { Manifest, ManifestUnit } from '../format/manifest.js';
 import { defaultOutDir, MARKER } from '../generate/generate.js';
-import type { Manifest, ManifestUnit } from '../generate/manifest-types.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { RemoteSettings, Spec } from '../spec/schema.js';
 import { LocalTransport } from '../transport/local.js';

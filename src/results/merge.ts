@@ -16,7 +16,7 @@ import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStr
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import type { UnitIndex } from '../generate/manifest-types.js';
+import type { UnitIndex } from '../format/manifest.js';
 import { readNdjson } from './ndjson.js';
 import type { ResultRecord } from './record.js';
 import { addCounts, emptyCounts, validateUnit, type UnitCounts } from './validate.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Manifest, UnitIndex } from '../../src/generate/manifest-types.js';
+import type { Manifest, UnitIndex } from '../../src/format/manifest.js';
 import { runSweep, tempDir } from '../helpers/cli.js';
 
 const TEMPLATE = 'SELECT {symbol:String} AS symbol, {threshold:UInt32} AS threshold, {z:Float64} AS z;\n';

@@ -8,8 +8,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { build } from 'esbuild';
+import type { UnitIndex } from '../../src/format/manifest.js';
 import { generate } from '../../src/generate/generate.js';
-import type { UnitIndex } from '../../src/generate/manifest-types.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
 
