@@ -33,7 +33,7 @@ export function formatCollect(r: CollectReport): string {
   out.push(
     `configs ${t.configs}: ok ${t.ok}, skipped ${t.skipped}, error ${t.error}, missing ${t.missing} | duplicates ${t.duplicate} (latest kept), torn lines ${t.torn}, bad lines ${t.bad}, stale records ${t.stale}, unknown ${t.unknown + t.foreign}`,
   );
-  out.push(`units complete: ${r.unitsComplete}/${r.unitsTotal}`);
+  out.push(`units complete: ${r.units_complete}/${r.units_total}`);
   if (r.units.length > 0) {
     const head = ['unit', 'ok', 'skip', 'err', 'miss', 'dup', 'torn', 'bad'];
     const rows = r.units.slice(0, 30).map((u) => [u.unit, u.ok, u.skipped, u.error, u.missing, u.duplicate, u.torn, u.bad].map(String));
@@ -44,7 +44,7 @@ export function formatCollect(r: CollectReport): string {
     if (r.units.length > 30) out.push(`... and ${r.units.length - 30} more unit(s) (--json lists all)`);
     for (const u of r.units) {
       for (const n of u.notes.slice(0, 2)) out.push(`  ${u.unit}: ${n}`);
-      if (u.missingSample.length > 0 && u.missing > 0) out.push(`  ${u.unit}: missing ${u.missingSample.join(', ')}${u.missing > u.missingSample.length ? ', ...' : ''}`);
+      if (u.missing_sample.length > 0 && u.missing > 0) out.push(`  ${u.unit}: missing ${u.missing_sample.join(', ')}${u.missing > u.missing_sample.length ? ', ...' : ''}`);
     }
   }
   if (r.errors.length > 0) {

@@ -11,7 +11,10 @@ import { registerGenerate } from './generate.js';
 import { defaultIo, type CliIo } from './io.js';
 import { registerRun } from './run.js';
 import { registerRunUnit } from './run-unit.js';
+import { registerLogs } from './logs.js';
+import { registerSetupTarget } from './setup-target.js';
 import { registerStatus } from './status.js';
+import { registerStop } from './stop.js';
 import { registerSubmitAll } from './submit-all.js';
 
 export function buildProgram(io: CliIo): Command {
@@ -27,6 +30,9 @@ export function buildProgram(io: CliIo): Command {
   registerStatus(program, io);
   registerCollect(program, io);
   registerRun(program, io);
+  registerStop(program, io);
+  registerLogs(program, io);
+  registerSetupTarget(program, io);
   return program;
 }
 

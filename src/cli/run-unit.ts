@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { UserError, WorkFailed } from '../errors.js';
 import { exitCodeOf, runUnit } from '../worker/run-unit.js';
+import { parseOnly, type ConfigSelection } from '../worker/select.js';
+import { collectValues, rerunFlag } from './flags.js';
 import type { CliIo } from './io.js';
 
 interface RunUnitFlags {
@@ -11,6 +13,8 @@ interface RunUnitFlags {
   maxThreads?: string;
   unitsAtOnce?: string;
   retryErrors: boolean;
+  rerun?: string;
+  only: string[];
   json?: boolean;
 }
 
@@ -25,6 +29,8 @@ export function registerRunUnit(program: Command, io: CliIo): void {
     .option('--max-threads <n|auto>', 'max_threads per query (default: the spec, auto)')
     .option('--units-at-once <n>', 'units running at once on this host, for max_threads auto (default: the spec remote.parallel, 1)')
     .option('--no-retry-errors', 'keep configs whose record is an error instead of running them again')
+    .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped (errors and skipped), all')
+    .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (flags: RunUnitFlags) => {
       const summary = await runUnit({
@@ -34,7 +40,8 @@ export function registerRunUnit(program: Command, io: CliIo): void {
         ...(flags.concurrency !== undefined ? { concurrency: intFlag('--concurrency', flags.concurrency) } : {}),
         ...(flags.maxThreads !== undefined ? { maxThreads: flags.maxThreads === 'auto' ? ('auto' as const) : intFlag('--max-threads', flags.maxThreads) } : {}),
         ...(flags.unitsAtOnce !== undefined ? { unitsAtOnce: intFlag('--units-at-once', flags.unitsAtOnce) } : {}),
-        retryErrors: flags.retryErrors,
+        rerun: rerunFlag(flags.rerun, flags.retryErrors),
+        ...(flags.only.length > 0 ? { only: parseOnly(flags.only) as ConfigSelection } : {}),
         log: (line) => io.stderr(`${line}\n`),
         handleSignals: true,
         // This process exists to run the unit: tune V8 for it (SWEEP_JIT=default opts out).
@@ -47,9 +54,12 @@ export function registerRunUnit(program: Command, io: CliIo): void {
         return;
       }
       if (code !== 0) {
+        const h = summary.halted;
         throw new WorkFailed(
           summary.failure ??
-            `unit ${summary.unit}: ${summary.error} config(s) ended in error${summary.missing ? `, ${summary.missing} have no record` : ''} (see ${summary.results})`,
+            (h
+              ? `unit ${summary.unit}: halted: every config failed with ${h.code !== null ? `${h.code} ` : ''}${h.name} (the first ${h.configs} of this run); fix the template or its data, then run again`
+              : `unit ${summary.unit}: ${summary.error} config(s) ended in error${summary.missing ? `, ${summary.missing} have no record` : ''} (see ${summary.results})`),
         );
       }
     });
@@ -62,3 +72,4 @@ function intFlag(flag: string, value: string): number {
   }
   return n;
 }
+

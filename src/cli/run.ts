@@ -1,65 +1,103 @@
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
 import { formatTable } from '../run/view.js';
+import { collectValues, positiveIntFlag, rerunFlag } from './flags.js';
 import type { CliIo } from './io.js';
 
 interface RunFlags {
+  out?: string;
   clickhouseUrl?: string;
   concurrency?: string;
+  jobs?: string;
+  pueue?: boolean;
+  detach?: boolean;
+  fresh?: boolean;
+  rerun?: string;
+  only: string[];
+  setup?: boolean;
   json?: boolean;
 }
 
 export function registerRun(program: Command, io: CliIo): void {
   program
     .command('run <spec>')
-    .description('everything on this machine: generate, run every unit, collect and validate (embedded ClickHouse when no server is given)')
+    .description('everything on this machine: generate, setup once, run every unit, validate and merge (embedded ClickHouse when no server is given)')
+    .option('--out <dir>', 'output directory (default: out/<name> under the current directory)')
     .option('--clickhouse-url <url>', 'a ClickHouse server (else env CLICKHOUSE_URL, else the spec, else embedded chDB)')
-    .option('--concurrency <n>', 'queries at once (default: the spec, 16)')
+    .option('--concurrency <n>', 'queries at once per unit (default: the spec, 16)')
+    .option('--jobs <n>', 'units at once in this process (default 1; max_threads is sized for all of them)')
+    .option('--pueue', 'queue the units in your own local pueue daemon instead (needs a server; sweep never starts the daemon)')
+    .option('--detach', 'with --pueue: on Ctrl-C, leave the queued units running')
+    .option('--fresh', 'move the current results aside (results/.previous/<time>/) and run every config again')
+    .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped, all')
+    .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
+    .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
-      const concurrency = flags.concurrency === undefined ? undefined : parsePositive(flags.concurrency, '--concurrency');
+      const concurrency = flags.concurrency === undefined ? undefined : positiveIntFlag('--concurrency', flags.concurrency);
+      const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
-        if (stop.signal.aborted) return;
-        io.stderr(`\n${sig}: finishing the running queries' records and stopping; run the same command again to resume\n`);
+        if (stop.signal.aborted) {
+          // A second signal: leave now; records already written are kept (appends are whole lines).
+          process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+        }
+        io.stderr(`\n${sig}: stopping: no new queries, the running ones cancelled on the server, finished records kept; run the same command again to resume\n`);
         stop.abort(sig);
       };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+      for (const sig of signals) process.on(sig, onSignal);
       try {
         const summary = await runSweepLocally({
           specPath: spec,
+          ...(flags.out ? { outDir: flags.out } : {}),
           ...(flags.clickhouseUrl ? { clickhouseUrl: flags.clickhouseUrl } : {}),
           ...(concurrency !== undefined ? { concurrency } : {}),
+          ...(jobs !== undefined ? { jobs } : {}),
+          pueue: flags.pueue === true,
+          detach: flags.detach === true,
+          fresh: flags.fresh === true,
+          rerun: rerunFlag(flags.rerun),
+          only: flags.only,
+          setup: flags.setup === true,
           write: io.stderr,
           isTTY: process.stderr.isTTY === true,
           stop: stop.signal,
         });
         if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
-        else io.stderr(formatRunSummary(summary));
+        else io.stdout(formatRunSummary(summary));
         process.exitCode = exitCodeOfRun(summary);
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        for (const sig of signals) process.off(sig, onSignal);
       }
     });
 }
 
-function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError('USAGE', `${flag}: expected a positive integer, found ${JSON.stringify(value)}`);
-  return n;
-}
-
 export function formatRunSummary(s: RunSweepSummary): string {
   const lines: string[] = [''];
-  const state = s.interrupted ? `interrupted (${s.interrupted}): run again to resume` : s.complete ? 'complete' : 'INCOMPLETE';
+  const state = s.interrupted
+    ? s.detached
+      ? `interrupted (${s.interrupted}); the units keep running in pueue (--detach)`
+      : `interrupted (${s.interrupted}): run again to resume`
+    : s.complete
+      ? 'complete'
+      : 'INCOMPLETE';
   lines.push(`sweep ${s.sweep}: ${state}`);
+  lines.push(`target: ${s.target}${s.mode === 'pueue' ? ' (units in your pueue daemon)' : s.jobs > 1 ? ` (${s.jobs} units at once)` : ''}`);
+  const r = s.rerun;
+  const reasons = [
+    r.target ? `${r.target} target changed` : '',
+    r.setup ? `${r.setup} setup changed` : '',
+    r.changed ? `${r.changed} SQL changed` : '',
+    r.error ? `${r.error} retrying errors` : '',
+    r.requested ? `${r.requested} asked for (--rerun)` : '',
+  ].filter(Boolean);
+  if (reasons.length > 0) lines.push(`run again: ${reasons.join(', ')}`);
+  for (const h of s.halted) lines.push(`halted: ${h.unit}: every config failed with ${h.code !== null ? `${h.code} ` : ''}${h.name} (the first ${h.configs}); fix the template, then run again`);
   lines.push(
     formatTable(
       ['configs', 'ok', 'skipped', 'error', 'missing', 'wall time', 'queries/s'],
-      [[s.configs, s.ok, s.skipped, s.error, s.missing, `${s.wall_s.toFixed(1)} s`, s.queries_per_s.toFixed(1)]],
+      [[s.configs, s.ok, s.skipped, s.error, s.missing, `${s.wall_s.toFixed(1)} s`, `${s.queries_per_s.toFixed(1)} (${s.ran} run now)`]],
     ),
   );
   if (s.slowest.length > 0) {
@@ -77,6 +115,7 @@ export function formatRunSummary(s: RunSweepSummary): string {
     `  rows (one line per result row):  ${s.outputs.rows}`,
     `  per-unit results:                ${s.outputs.per_unit}`,
     `  log:                             ${s.outputs.log}`,
+    `  worker logs (one per unit):      ${s.outputs.logs}`,
     '',
   );
   return lines.join('\n');

@@ -24,7 +24,7 @@ export function registerStatus(program: Command, io: CliIo): void {
       if (!Number.isFinite(interval) || interval < 0.2) {
         throw new UserError('FLAG_INVALID', `--interval: expected a number of seconds >= 0.2, found ${JSON.stringify(flags.interval)}`);
       }
-      const ctx = await loadSweepContext({ specPath: spec, outDir: flags.out, allowStale: true });
+      const ctx = await loadSweepContext({ specPath: spec, outDir: flags.out, allowStale: true, localFallback: true });
       const tty = process.stdout.isTTY === true && !flags.json;
       const color = tty && !process.env['NO_COLOR'];
       let report = await readStatus(ctx);
@@ -44,7 +44,7 @@ export function registerStatus(program: Command, io: CliIo): void {
 
 export function formatStatus(r: StatusReport, color = false): string {
   const out: string[] = [];
-  const g = r.groupState;
+  const g = r.group_state;
   out.push(`sweep ${r.sweep} on ${r.host}:${r.dir} | pueue group ${r.group}: ${g.exists ? `${g.status} (parallel ${g.parallel})` : 'not created yet'}`);
   const rows = r.units.map((u) => [u.unit, stateOf(u), String(u.ok), String(u.skipped), String(u.error), String(u.remaining), dur(u.elapsed_s), u.rate === null ? '-' : `${u.rate.toFixed(1)}/s`]);
   const head = ['unit', 'state', 'ok', 'skip', 'err', 'left', 'elapsed', 'rate'];
@@ -66,7 +66,7 @@ export function formatStatus(r: StatusReport, color = false): string {
   out.push(
     `${bar(r.progress)} ${(r.progress * 100).toFixed(1)}%  ${done}/${t.configs} configs, ${t.error} error(s)` +
       `${r.rate !== null ? `, ${r.rate.toFixed(1)} configs/s` : ''}${r.eta_s !== null ? `, ETA ${dur(r.eta_s)}` : ''}` +
-      ` | units: ${t.unitsComplete}/${t.units} complete, ${t.running} running, ${t.queued} waiting${t.failed ? `, ${t.failed} failed` : ''}${t.killed ? `, ${t.killed} killed` : ''}`,
+      ` | units: ${t.units_complete}/${t.units} complete, ${t.running} running, ${t.queued} waiting${t.failed ? `, ${t.failed} failed` : ''}${t.killed ? `, ${t.killed} killed` : ''}`,
   );
   for (const n of r.notes) out.push(`note: ${n}`);
   const failed = [

@@ -22,17 +22,10 @@ import * as https from 'node:https';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { UserError } from '../errors.js';
 import { EngineError, type Engine, type QueryOutcome, type Row, type RunOptions } from './engine.js';
-import {
-  abortedError,
-  findTrailingServerError,
-  httpErrorToEngineError,
-  parseServerError,
-  redactUrl,
-  serverErrorToEngineError,
-  timeoutError,
-  toEngineError,
-} from './errors.js';
+import { abortedError, httpErrorToEngineError, redactUrl, timeoutError, toEngineError } from './errors.js';
 import { AbortFanout } from './abort-fanout.js';
+import { exactOutputSettings, OUTPUT_SETTING_NAMES } from './output-settings.js';
+import { readJsonResult, type Column } from './result-json.js';
 
 export interface HttpEngineOptions {
   /** http(s)://[user[:password]@]host:port[/path][?database=name]; credentials in the URL are used, never printed. */
@@ -195,6 +188,7 @@ class HttpEngine implements Engine {
       let rowsRead = 0;
       let bytesRead = 0;
       let rows: Row[] = [];
+      let columns: Column[] = [];
       for (let i = 0; i < n; i++) {
         const last = i === n - 1;
         const queryId = n === 1 ? opts.queryId : `${opts.queryId}.${i + 1}`;
@@ -208,14 +202,15 @@ class HttpEngine implements Engine {
           bytesRead += summary.bytes;
           continue;
         }
-        const doc = parseJsonResult(reply.body);
-        rows = doc.data;
+        const doc = readJsonResult(reply.body.toString('utf8'));
+        rows = doc.rows;
+        columns = doc.columns;
         // The JSON body's statistics (18.16 and later) are complete; a summary header sent
         // with the first block of a streamed result is not.
-        rowsRead += doc.statistics?.rows_read ?? summary.rows;
-        bytesRead += doc.statistics?.bytes_read ?? summary.bytes;
+        rowsRead += doc.rowsRead ?? summary.rows;
+        bytesRead += doc.bytesRead ?? summary.bytes;
       }
-      return { rows, rowsRead, bytesRead, elapsedMs: performance.now() - started };
+      return { rows, columns, rowsRead, bytesRead, elapsedMs: performance.now() - started };
     } catch (err) {
       if (call.stopped) {
         await call.kill;
@@ -297,17 +292,16 @@ class HttpEngine implements Engine {
   }
 
   private async detect(): Promise<Capabilities> {
-    const rows = await this.query(
-      "SELECT version() AS version, (SELECT count() FROM system.settings WHERE name = 'cancel_http_readonly_queries_on_client_close') AS has_cancel",
-    );
+    const names = ['cancel_http_readonly_queries_on_client_close', ...OUTPUT_SETTING_NAMES].map((n) => `'${n}'`).join(', ');
+    const rows = await this.query(`SELECT version() AS version, groupArray(name) AS known FROM system.settings WHERE name IN (${names})`);
     const row = rows[0] ?? {};
-    // Added after 18.16. It only covers readonly requests (GET, or readonly > 0), so for
-    // our POSTs KILL QUERY remains what stops a query; it is sent because it is free.
-    const hasCancel = Number(row['has_cancel']) > 0;
-    return {
-      version: String(row['version'] ?? 'unknown'),
-      extraSettings: hasCancel ? '&cancel_http_readonly_queries_on_client_close=1' : '',
-    };
+    const known = new Set(Array.isArray(row['known']) ? row['known'].map(String) : []);
+    // cancel_http_readonly_queries_on_client_close came after 18.16 and only covers readonly
+    // requests (GET, or readonly > 0), so for our POSTs KILL QUERY remains what stops a query;
+    // it is sent because it is free.
+    let extra = known.has('cancel_http_readonly_queries_on_client_close') ? '&cancel_http_readonly_queries_on_client_close=1' : '';
+    for (const [name, value] of Object.entries(exactOutputSettings(known))) extra += `&${name}=${value}`;
+    return { version: String(row['version'] ?? 'unknown'), extraSettings: extra };
   }
 
 
@@ -424,40 +418,6 @@ async function retryOnStaleSocket<T>(fn: () => Promise<T>): Promise<T> {
     if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || /socket hang up/i.test(String(e.message))) return fn();
     throw err;
   }
-}
-
-interface JsonResult {
-  data: Row[];
-  statistics?: { rows_read?: number; bytes_read?: number };
-  exception?: string;
-}
-
-function parseJsonResult(body: Buffer): JsonResult {
-  const text = body.toString('utf8');
-  let doc: JsonResult;
-  try {
-    doc = JSON.parse(text) as JsonResult;
-  } catch {
-    // The server failed after it had started streaming (status 200 already sent):
-    // the exception text follows the partial output.
-    const trailing = findTrailingServerError(text);
-    if (trailing) throw serverErrorToEngineError(trailing);
-    throw new EngineError(
-      `The result is not the JSON that was asked for (does the last statement set its own FORMAT?): ${text.slice(0, 500)}`,
-      { codeName: 'BAD_RESPONSE', transient: false },
-    );
-  }
-  // Current servers write a mid-stream failure into the JSON document itself.
-  if (typeof doc.exception === 'string') {
-    const parsed = parseServerError(doc.exception);
-    throw parsed
-      ? serverErrorToEngineError(parsed)
-      : new EngineError(doc.exception, { codeName: 'UNKNOWN', transient: false });
-  }
-  if (!Array.isArray(doc.data)) {
-    throw new EngineError(`The result has no "data" array: ${text.slice(0, 500)}`, { codeName: 'BAD_RESPONSE', transient: false });
-  }
-  return doc;
 }
 
 /** X-ClickHouse-Summary (newer servers; absent on 18.16): `{"read_rows":"3","read_bytes":"24",...}`. */

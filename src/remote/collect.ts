@@ -62,8 +62,8 @@ export async function collect(opts: CollectOptions): Promise<CollectReport> {
   }
 
   const merged = await mergeResults({ sweep: ctx.name, outDir: ctx.outDir, units: ctx.units, resultsDir: localResults });
-  const { extraFiles, files } = merged;
-  if (extraFiles.length > 0) warnings.push(`${extraFiles.length} results file(s) for units not in the manifest (left out): ${extraFiles.slice(0, 3).join(', ')}${extraFiles.length > 3 ? ', ...' : ''}`);
+  const { extra_files, files } = merged;
+  if (extra_files.length > 0) warnings.push(`${extra_files.length} results file(s) for units not in the manifest (left out): ${extra_files.slice(0, 3).join(', ')}${extra_files.length > 3 ? ', ...' : ''}`);
   if (files.row_key_collisions > 0) warnings.push(`${files.row_key_collisions} row column(s) named like a param but with another value were written as row_<name> in rows.ndjson`);
   return {
     sweep: ctx.name,

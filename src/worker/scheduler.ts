@@ -9,6 +9,11 @@
  * - `outage` outcomes (the server did not answer) pause the queue; one probe at
  *   a time asks the server with growing pauses until it answers, then the queue
  *   resumes. An outage longer than `outageTimeoutMs` ends the run.
+ * - `busy` outcomes (the server refused the query at its own limit, e.g.
+ *   TOO_MANY_SIMULTANEOUS_QUERIES) are back-pressure, not a config's failure:
+ *   the concurrency is halved and the job comes back after a pause, without
+ *   touching the config's retry budget. Busy answers with no success in between
+ *   for longer than `outageTimeoutMs` end the run like an outage.
  * - stop(): no new attempts; running ones see the shared AbortSignal (the engine
  *   cancels them on the server); run() resolves once they have settled.
  *
@@ -25,6 +30,8 @@ export type AttemptOutcome =
   | { kind: 'retry'; delayMs: number }
   /** The server did not answer: requeue, pause, probe. */
   | { kind: 'outage'; reason: string }
+  /** The server refused it at its limit (not run): lower the concurrency, requeue after a pause. */
+  | { kind: 'busy'; reason: string }
   /** Stopped by stop(): no record. */
   | { kind: 'aborted' };
 
@@ -38,15 +45,19 @@ export interface DispatcherOptions<J> {
   onConcurrency?: (current: number, target: number) => void;
   /** Probe pauses (default 250 ms doubling to 5 s). */
   probeBackoff?: { baseMs: number; capMs: number };
+  /** Pauses before a job refused as busy comes back (default 100 ms doubling to 3 s). */
+  busyBackoff?: { baseMs: number; capMs: number };
   now?: () => number;
 }
 
 export interface DispatchResult {
-  /** Why the run ended early: stop() was called, or the server stayed away. */
-  stopped?: 'requested' | 'unreachable';
-  /** For `unreachable`: what the last probe said. */
+  /** Why the run ended early: stop() was called, the server stayed away (or busy), or the caller halted it. */
+  stopped?: StopReason;
+  /** For `unreachable`: what the last probe said; for `halted`: the caller's words. */
   reason?: string;
 }
+
+export type StopReason = 'requested' | 'unreachable' | 'halted';
 
 /** Additive increase, multiplicative decrease of the number of queries in flight. */
 export class ConcurrencyGovernor {
@@ -104,6 +115,9 @@ export class Dispatcher<J> {
   private running = 0;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private outageSince: number | undefined;
+  /** When the first busy answer since the last success came. */
+  private busySince: number | undefined;
+  private busyStreak = 0;
   private stopped: DispatchResult['stopped'];
   private stopReason: string | undefined;
   private finish: (() => void) | undefined;
@@ -138,7 +152,7 @@ export class Dispatcher<J> {
   }
 
   /** Take no new attempts, abort the running ones; run() resolves when they have settled. */
-  stop(why: 'requested' | 'unreachable' = 'requested', reason?: string): void {
+  stop(why: StopReason = 'requested', reason?: string): void {
     if (this.stopped) return;
     this.stopped = why;
     this.stopReason = reason;
@@ -196,8 +210,29 @@ export class Dispatcher<J> {
     switch (outcome.kind) {
       case 'done':
         this.outstanding--;
-        if (outcome.success && this.governor.onSuccess(now)) this.applyConcurrency();
+        if (outcome.success) {
+          this.busySince = undefined;
+          this.busyStreak = 0;
+          if (this.governor.onSuccess(now)) this.applyConcurrency();
+        }
         break;
+      case 'busy': {
+        this.busySince ??= now;
+        this.busyStreak++;
+        if (this.governor.onPressure(now)) this.applyConcurrency();
+        if (this.stopped) break;
+        if (now - this.busySince >= this.opts.outageTimeoutMs) {
+          this.outstanding--;
+          this.stop('unreachable', `the server stayed at its limit for ${Math.round((now - this.busySince) / 1000)} s (${outcome.reason})`);
+          break;
+        }
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          if (!this.stopped) this.enqueue(job, 1);
+        }, backoffMs(Math.min(this.busyStreak, 6), this.opts.busyBackoff ?? { baseMs: 100, capMs: 3000 }));
+        this.retryTimers.add(t);
+        break;
+      }
       case 'aborted':
         this.outstanding--;
         break;

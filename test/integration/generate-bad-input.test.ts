@@ -24,7 +24,7 @@ const cases: Case[] = [
   {
     name: 'unknown key',
     spec: `${GOOD_SPEC}worker:\n  concurency: 4\n`,
-    message: /sweep\.yaml:8:3: worker\.concurency: unknown key \(expected one of: concurrency, max_threads, retries, query_timeout_s\)/,
+    message: /sweep\.yaml:8:3: worker\.concurency: unknown key \(expected one of: concurrency, max_threads, retries, query_timeout_s, max_result_rows, halt_after\)/,
   },
   {
     name: 'wrong type',
@@ -44,7 +44,7 @@ const cases: Case[] = [
     message: /q\.sql:3: placeholder \{venue:String\} has no param: expected one of symbol, threshold/,
   },
   { name: 'unused param', template: 'SELECT {symbol:String} AS s', message: /q\.sql: param "threshold" from sweep\.yaml is never used: expected a \{threshold:Type\} placeholder/ },
-  { name: 'colliding ids', spec: GOOD_SPEC.replace('[1, 2]', '[1, "1"]'), message: /sweep\.yaml: params: configs .* map to the same id; expected every config to have its own id/ },
+  { name: 'colliding ids', spec: GOOD_SPEC.replace('[1, 2]', '[1, "1"]'), message: /sweep\.yaml: params: configs .* map to the same id symbol-BTC__threshold-1; expected every config to have its own id/ },
   {
     name: 'ids colliding on a case-insensitive filesystem',
     spec: GOOD_SPEC.replace('[BTC, ETH]', '[BTC, btc]'),

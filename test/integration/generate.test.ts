@@ -29,7 +29,7 @@ describe('sweep generate', () => {
     const res = await runSweep(['generate', 'sweep.yaml', '--json'], { cwd: t.dir });
     expect(res.code).toBe(0);
     const out = join(t.dir, 'out', 'demo');
-    expect(JSON.parse(res.stdout)).toEqual({ configs: 6, units: 3, written: 6, unchanged: 0, removed: 0, out });
+    expect(JSON.parse(res.stdout)).toEqual({ configs: 6, units: 3, written: 6, unchanged: 0, removed: 0, out, warnings: [] });
     expect(listSql(out)).toEqual([
       'symbol-BTC__threshold-250/symbol-BTC__threshold-250__z-1.5.sql',
       'symbol-BTC__threshold-250/symbol-BTC__threshold-250__z-2.sql',
