@@ -26,6 +26,7 @@ import { abortedError, httpErrorToEngineError, redactUrl, timeoutError, toEngine
 import { AbortFanout } from './abort-fanout.js';
 import { exactOutputSettings, OUTPUT_SETTING_NAMES } from './output-settings.js';
 import { readJsonResult, type Column } from './result-json.js';
+import { returnsRows } from '../sql/format-clause.js';
 
 export interface HttpEngineOptions {
   /** http(s)://[user[:password]@]host:port[/path][?database=name]; credentials in the URL are used, never printed. */
@@ -197,6 +198,7 @@ class HttpEngine implements Engine {
         const query = `${last ? '&default_format=JSON' : '&default_format=Null'}${params}${sessionParams}`;
         const reply = await this.send(call, queryId, query, statements[i] ?? '');
         const summary = parseSummary(reply.headers['x-clickhouse-summary']);
+        if (last) checkAnswerFormat(reply, statements[i] ?? '');
         if (!last || reply.body.length === 0) {
           rowsRead += summary.rows;
           bytesRead += summary.bytes;
@@ -417,6 +419,27 @@ async function retryOnStaleSocket<T>(fn: () => Promise<T>): Promise<T> {
     const e = err as Error & { code?: string };
     if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || /socket hang up/i.test(String(e.message))) return fn();
     throw err;
+  }
+}
+
+/**
+ * The last statement's answer must be the JSON asked for: current servers name
+ * the format they wrote (X-ClickHouse-Format; 18.16 sends no such header), and
+ * an empty body is only an answer from a statement that returns no rows.
+ */
+function checkAnswerFormat(reply: Reply, sql: string): void {
+  const format = reply.headers['x-clickhouse-format'];
+  if (typeof format === 'string' && format !== 'JSON') {
+    throw new EngineError(`Unexpected response: the server answered in ${format}, not the JSON asked for (does the last statement set its own FORMAT?)`, {
+      codeName: 'BAD_RESPONSE',
+      transient: false,
+    });
+  }
+  if (reply.body.length === 0 && returnsRows(sql)) {
+    throw new EngineError('Unexpected response: the last statement returns rows but the answer was empty, not the JSON asked for (does it set its own FORMAT?)', {
+      codeName: 'BAD_RESPONSE',
+      transient: false,
+    });
   }
 }
 
