@@ -27,6 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { embeddedTarget } from '../src/engine/target.js';
 import { generate } from '../src/generate/generate.js';
 import { startClickHouse } from '../test/harness/clickhouse.js';
 
@@ -339,21 +340,26 @@ async function skipDoneBench(root: string, n: number, timeFile: string, log: (s:
     return { id, params: { symbol: 'BTCUSDT', threshold: 250, lookback, z }, sql_sha256: createHash('sha256').update(id).digest('hex') };
   }).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   writeFileSync(join(dir, 'units', `${unit}.json`), JSON.stringify({ v: 1, sweep: 'skipbench', unit, params: { symbol: 'BTCUSDT', threshold: 250 }, configs }));
+  // v2 records for the target the worker will compute (embedded, CLICKHOUSE_URL unset), so every one counts as done.
+  const target = embeddedTarget(join(dir, '.chdb'));
   const line = (c: (typeof configs)[number]) =>
     JSON.stringify({
-      v: 1,
+      v: 2,
       config: c.id,
       status: 'ok',
       sql_sha256: c.sql_sha256,
+      target,
+      setup: null,
       sweep: 'skipbench',
       unit,
       params: c.params,
+      shape: '0123456789abcdef',
       rows: [5, 20, 60].map((h) => ({ symbol: 'BTCUSDT', horizon: h, signals: '42', avg_fwd_return: 0.001234, hit_rate: 0.5476 })),
       rows_read: 525600,
       bytes_read: 8409600,
       elapsed_ms: 12.345,
       attempts: 1,
-      query_id: `skipbench:0a1b2c3d:${c.id}:1`,
+      query_id: `skipbench:${unit}:0a1b2c3d:${c.id.slice(unit.length + 2)}:1`,
       max_threads: 1,
       engine: 'http 18.16.1',
       host: 'bigblack',
