@@ -24,7 +24,7 @@ export function registerRunUnit(program: Command, io: CliIo): void {
     .requiredOption('--dir <dir>', "the sweep directory written by 'sweep generate'")
     .requiredOption('--unit <unit>', 'the unit id (a file name under <dir>/units/)')
     .option('--clickhouse-url <url>', 'ClickHouse HTTP URL (default: env CLICKHOUSE_URL, then the spec; none: embedded engine)')
-    .option('--concurrency <n>', 'queries in flight (default: the spec, 16)')
+    .option('--concurrency <n|auto>', "queries in flight, or 'auto' to seek the best (default: the spec, 16)")
     .option('--max-threads <n|auto>', 'max_threads per query (default: the spec, auto)')
     .option('--units-at-once <n>', 'units running at once on this host, for max_threads auto (default: the spec remote.parallel, 1)')
     .option('--no-retry-errors', 'keep configs whose record is an error instead of running them again')

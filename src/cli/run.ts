@@ -24,7 +24,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .description('everything on this machine: generate, setup once, run every unit, validate and merge (embedded ClickHouse when no server is given)')
     .option('--out <dir>', 'output directory (default: out/<name> under the current directory)')
     .option('--clickhouse-url <url>', 'a ClickHouse server (else env CLICKHOUSE_URL, else the spec, else embedded chDB)')
-    .option('--concurrency <n>', 'queries at once per unit (default: the spec, 16)')
+    .option('--concurrency <n|auto>', "queries at once per unit, or 'auto' to seek the best (default: the spec, 16)")
     .option('--jobs <n>', 'units at once in this process (default 1; max_threads is sized for all of them)')
     .option('--pueue', 'queue the units in your own local pueue daemon instead (needs a server; sweep never starts the daemon)')
     .option('--detach', 'with --pueue: on Ctrl-C, leave the queued units running')
@@ -34,7 +34,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
-      const concurrency = flags.concurrency === undefined ? undefined : positiveIntFlag('--concurrency', flags.concurrency);
+      const concurrency = flags.concurrency === undefined ? undefined : flags.concurrency === 'auto' ? ('auto' as const) : positiveIntFlag('--concurrency', flags.concurrency);
       const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {

@@ -17,8 +17,32 @@ const clickhouseSchema = z.strictObject({
   user: z.string().min(1).default('default'),
 });
 
+/** Queries in flight per unit: a number, `auto` (seek the best, 1 to 32), or auto within `{min, max}`. */
+const concurrencySchema = z.union([
+  z.number().int().min(1).max(1024),
+  z.literal('auto'),
+  z.strictObject({ min: z.number().int().min(1).max(1024).default(1), max: z.number().int().min(1).max(1024).default(32) }),
+]);
+
+export type ConcurrencySetting = z.output<typeof concurrencySchema>;
+
+/** A fixed number of queries in flight, or the range `auto` seeks in (src/worker/autotune.ts). */
+export type ConcurrencyPlan = { kind: 'fixed'; n: number } | { kind: 'auto'; min: number; max: number };
+
+export function concurrencyPlan(c: ConcurrencySetting): ConcurrencyPlan {
+  if (typeof c === 'number') return { kind: 'fixed', n: c };
+  if (c === 'auto') return { kind: 'auto', min: 1, max: 32 };
+  return { kind: 'auto', min: c.min, max: Math.max(c.min, c.max) };
+}
+
+/** The most queries a unit may have in flight (what the engine's socket pool is sized for). */
+export function concurrencyCeiling(c: ConcurrencySetting): number {
+  const p = concurrencyPlan(c);
+  return p.kind === 'fixed' ? p.n : p.max;
+}
+
 const workerSchema = z.strictObject({
-  concurrency: z.number().int().min(1).max(1024).default(16),
+  concurrency: concurrencySchema.default(16),
   max_threads: z.union([z.literal('auto'), z.number().int().min(1).max(4096)]).default('auto'),
   retries: z.number().int().min(0).max(100).default(3),
   query_timeout_s: z.number().positive().max(7 * 24 * 3600).default(600),

@@ -36,7 +36,7 @@ export async function runUnitCommand(flags: RunUnitFlags, io: Out): Promise<void
     dir: flags.dir,
     unit: flags.unit,
     ...(flags.clickhouseUrl !== undefined ? { clickhouseUrl: flags.clickhouseUrl } : {}),
-    ...(flags.concurrency !== undefined ? { concurrency: intFlag('--concurrency', flags.concurrency) } : {}),
+    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency === 'auto' ? ('auto' as const) : intFlag('--concurrency', flags.concurrency) } : {}),
     ...(flags.maxThreads !== undefined ? { maxThreads: flags.maxThreads === 'auto' ? ('auto' as const) : intFlag('--max-threads', flags.maxThreads) } : {}),
     ...(flags.unitsAtOnce !== undefined ? { unitsAtOnce: intFlag('--units-at-once', flags.unitsAtOnce) } : {}),
     rerun: rerunFlag(flags.rerun, flags.retryErrors),

@@ -157,6 +157,28 @@ describe('run-unit against ClickHouse', () => {
     }
   });
 
+  it('with concurrency auto, seeks its level (logged, in the summary), sizes max_threads to it, and every config ends ok', async () => {
+    const n = 1500;
+    const f = await makeSweep({
+      spec: `name: wauto\ntemplate: q.sql\nparams:\n  i: [${Array.from({ length: n }, (_, i) => i).join(', ')}]\nworker:\n  concurrency: auto\n`,
+      template: 'SELECT {i:UInt32} AS i, sum(number) AS s FROM numbers(300000)\n',
+      tag: 'wauto',
+    });
+    try {
+      const lines: string[] = [];
+      const summary = await runUnit({ ...opts(f), log: (l) => lines.push(l) });
+      expect(summary).toMatchObject({ ok: n, error: 0, missing: 0, concurrency: 32 });
+      expect(summary.auto?.changes.length).toBeGreaterThan(0);
+      expect(summary.auto?.changes[0]?.from).toBe(2);
+      expect(lines.some((l) => /concurrency auto \(1 to 32, starting at 2\)/.test(l))).toBe(true);
+      expect(lines.filter((l) => /concurrency \d+ -> \d+ \(auto: /.test(l))).toHaveLength(summary.auto?.changes.length ?? -1);
+      expect(summary.auto?.final).toBeGreaterThanOrEqual(1);
+      expect(summary.auto?.final).toBeLessThanOrEqual(32);
+    } finally {
+      await f.tmp.remove();
+    }
+  });
+
   it('runs every config again on another target, says why, and moves the old records aside', async () => {
     const f = await makeSweep({ spec: 'name: wswitch\ntemplate: q.sql\nparams:\n  n: [1, 2, 3, 4]\n', template: 'SELECT {n:UInt32} AS n\n', tag: 'wswitch' });
     try {
