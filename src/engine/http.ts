@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as Https from 'node:https';
 import { UserError } from '../errors.js';
 import { EngineError, type Engine, type QueryOutcome, type Row, type RunOptions } from './engine.js';
 import { abortedError, httpErrorToEngineError, redactUrl, timeoutError, toEngineError } from './errors.js';
@@ -131,11 +131,13 @@ class HttpEngine implements Engine {
     // Agent `timeout` is the idle time after which a free socket is destroyed; Node
     // caps it further at the server's `Keep-Alive: timeout=N` hint minus 1 s.
     const secure = url.protocol === 'https:';
+    // node:https loads TLS (~10 ms at start-up): only for an https URL. getBuiltinModule: Node >= 20.16.
+    const https = secure ? ((process as unknown as { getBuiltinModule(id: string): unknown }).getBuiltinModule('node:https') as typeof Https) : undefined;
     const agentOptions = { keepAlive: true, maxSockets: opts.concurrency, timeout: ttl, scheduling: 'lifo' as const };
-    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.agent = https ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     const controlOptions = { ...agentOptions, maxSockets: CONTROL_SOCKETS };
-    this.controlAgent = secure ? new https.Agent(controlOptions) : new http.Agent(controlOptions);
-    this.request = secure ? https.request : http.request;
+    this.controlAgent = https ? new https.Agent(controlOptions) : new http.Agent(controlOptions);
+    this.request = https ? https.request : http.request;
     const headers: http.OutgoingHttpHeaders = { 'Content-Type': 'text/plain; charset=UTF-8', 'User-Agent': 'sweep' };
     // Basic auth works on every server version (X-ClickHouse-User is newer than 18.16).
     headers['Authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;

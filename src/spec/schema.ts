@@ -24,22 +24,7 @@ const concurrencySchema = z.union([
   z.strictObject({ min: z.number().int().min(1).max(1024).default(1), max: z.number().int().min(1).max(1024).default(32) }),
 ]);
 
-export type ConcurrencySetting = z.output<typeof concurrencySchema>;
-
-/** A fixed number of queries in flight, or the range `auto` seeks in (src/worker/autotune.ts). */
-export type ConcurrencyPlan = { kind: 'fixed'; n: number } | { kind: 'auto'; min: number; max: number };
-
-export function concurrencyPlan(c: ConcurrencySetting): ConcurrencyPlan {
-  if (typeof c === 'number') return { kind: 'fixed', n: c };
-  if (c === 'auto') return { kind: 'auto', min: 1, max: 32 };
-  return { kind: 'auto', min: c.min, max: Math.max(c.min, c.max) };
-}
-
-/** The most queries a unit may have in flight (what the engine's socket pool is sized for). */
-export function concurrencyCeiling(c: ConcurrencySetting): number {
-  const p = concurrencyPlan(c);
-  return p.kind === 'fixed' ? p.n : p.max;
-}
+export type { ConcurrencyPlan, ConcurrencySetting } from './concurrency.js';
 
 const workerSchema = z.strictObject({
   concurrency: concurrencySchema.default(16),

@@ -9,7 +9,10 @@
 import { parseArgs } from 'node:util';
 import { exitCodeForError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
-import { runUnitCommand, setupTargetCommand, type Out } from './command.js';
+import type { Out } from './command.js';
+
+// The commands load on first use: `--version` or a usage error loads nothing else.
+const commands = (): Promise<typeof import('./command.js')> => import('./command.js');
 
 const io: Out = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 
@@ -37,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
       },
     });
     if (values.dir === undefined || values.unit === undefined) return usage(`run-unit: required option '${values.dir === undefined ? '--dir <dir>' : '--unit <unit>'}' not specified`);
-    await runUnitCommand(
+    await (await commands()).runUnitCommand(
       {
         dir: values.dir,
         unit: values.unit,
@@ -61,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
       options: { dir: { type: 'string' }, 'clickhouse-url': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
     });
     if (values.dir === undefined) return usage("setup-target: required option '--dir <dir>' not specified");
-    await setupTargetCommand({ dir: values.dir, clickhouseUrl: values['clickhouse-url'], force: values.force, json: values.json }, io);
+    await (await commands()).setupTargetCommand({ dir: values.dir, clickhouseUrl: values['clickhouse-url'], force: values.force, json: values.json }, io);
     return 0;
   }
   return usage(`expected run-unit or setup-target (this is the worker bundle; the whole CLI is 'sweep'), found ${JSON.stringify(command ?? '')}`);

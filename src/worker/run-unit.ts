@@ -24,7 +24,7 @@ import { createEngine, type Engine, type EngineOptions } from '../engine/index.j
 import { UserError, WorkFailed } from '../errors.js';
 import { cutTornTail, NdjsonAppender, rewriteKeeping, scanRecordHeads, type AppenderOptions, type TornTail } from '../results/ndjson.js';
 import { currentSetupGeneration } from '../setup/setup.js';
-import { concurrencyPlan, type ConcurrencyPlan, type ConcurrencySetting } from '../spec/schema.js';
+import { concurrencyPlan, type ConcurrencyPlan, type ConcurrencySetting } from '../spec/concurrency.js';
 import { ConfigRunner, HaltWatch, jobsOf, ShapeBook, type Job } from './config-runner.js';
 import { deferOptimizingCompiler } from './jit.js';
 import { acquireUnitLock, type UnitLock } from './lock.js';
