@@ -9,10 +9,11 @@
 import { parseArgs } from 'node:util';
 import { exitCodeForError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
+import type * as Commands from './command.js';
 import type { Out } from './command.js';
 
 // The commands load on first use: `--version` or a usage error loads nothing else.
-const commands = (): Promise<typeof import('./command.js')> => import('./command.js');
+const commands = (): Promise<typeof Commands> => import('./command.js');
 
 const io: Out = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 
