@@ -278,6 +278,7 @@ export async function run(args: string[]): Promise<void> {
     }
 
     if (only === '' || only === 'skip') notes.push(...(await skipDoneBench(root, nSkip, timeFile, log)));
+    if (only === '' || only === 'rss') notes.push(...(await resultRssBench(root, timeFile, log, (stop) => (stopServer = stop))));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -313,6 +314,41 @@ function printTable(rows: Row[]): void {
   if (rs !== undefined) out.push(`short: (a)/(c) = ${rs.toFixed(2)}x (goal <= 1.30x): ${rs <= 1.3 ? 'MET' : 'NOT MET'}`);
   if (rh !== undefined) out.push(`heavy: (a)/(c) = ${rh.toFixed(3)}x (goal <= 1.05x): ${rh <= 1.05 ? 'MET' : 'NOT MET'}`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/**
+ * Peak RSS of the worker with 16 configs in flight that each return the
+ * default result cap (worker.max_result_rows, 100,000 rows), next to the same
+ * run with one-row results: the memory a big result costs.
+ */
+async function resultRssBench(root: string, timeFile: string, log: (s: string) => void, onServer: (stop: () => Promise<void>) => void): Promise<string[]> {
+  let url = process.env['CLICKHOUSE_URL'];
+  if (!url) {
+    const ch = await startClickHouse();
+    onServer(() => ch.stop());
+    url = ch.url;
+  }
+  const notes: string[] = [];
+  const peaks: Record<string, number> = {};
+  for (const [name, rows] of [
+    ['tiny', 1],
+    ['capped', 100_000],
+  ] as const) {
+    const w: Workload = {
+      name: 'short',
+      configs: 16,
+      template: `SELECT {i:UInt32} AS i, number AS n, toString(number * 7) AS s FROM numbers(${rows})\n`,
+      params: `  i: [${Array.from({ length: 16 }, (_, i) => i).join(', ')}]\n`,
+    };
+    const out = await makeSweep(join(root, `rss-${name}`), w);
+    const m = await measure(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all', '--clickhouse-url', url, '--json'], { timeFile });
+    const s = JSON.parse(m.stdout) as { ok: number };
+    if (m.code !== 0 || s.ok !== 16) throw new Error(`rss bench (${name}) failed: ${m.stderr}`);
+    peaks[name] = m.maxRssMb ?? 0;
+    log(`result RSS: 16 configs x ${rows} rows: peak ${m.maxRssMb?.toFixed(0) ?? 'n/a'} MB, ${m.wallS.toFixed(1)} s`);
+  }
+  notes.push(`worker peak RSS, 16 configs at the 100,000-row cap: ${peaks['capped']?.toFixed(0)} MB, against ${peaks['tiny']?.toFixed(0)} MB with one-row results (same run)`);
+  return notes;
 }
 
 /** 300K configs, 300K records (realistic ~600-byte lines), nothing left to run. */
