@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
 import { formatTable } from '../run/view.js';
-import { collectValues, positiveIntFlag, rerunFlag } from './flags.js';
+import { concurrencyFlag, positiveIntFlag, rerunFlag } from '../flags.js';
+import { collectValues } from './flags.js';
 import type { CliIo } from './io.js';
 
 interface RunFlags {
@@ -34,7 +35,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
-      const concurrency = flags.concurrency === undefined ? undefined : flags.concurrency === 'auto' ? ('auto' as const) : positiveIntFlag('--concurrency', flags.concurrency);
+      const concurrency = flags.concurrency === undefined ? undefined : concurrencyFlag(flags.concurrency);
       const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {

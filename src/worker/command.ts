@@ -4,11 +4,11 @@
  * (src/worker/main.ts, node's own parseArgs): one place turns flags into a run
  * and a run into output and an exit code.
  */
-import { UserError, WorkFailed } from '../errors.js';
+import { WorkFailed } from '../errors.js';
+import { concurrencyFlag, positiveIntFlag, rerunFlag } from '../flags.js';
 import { runSetupInDir } from '../setup/setup-dir.js';
 import { exitCodeOf, runUnit } from './run-unit.js';
 import { parseOnly } from './select.js';
-import type { RerunMode } from './todo.js';
 
 export interface Out {
   stdout: (text: string) => void;
@@ -36,9 +36,9 @@ export async function runUnitCommand(flags: RunUnitFlags, io: Out): Promise<void
     dir: flags.dir,
     unit: flags.unit,
     ...(flags.clickhouseUrl !== undefined ? { clickhouseUrl: flags.clickhouseUrl } : {}),
-    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency === 'auto' ? ('auto' as const) : intFlag('--concurrency', flags.concurrency) } : {}),
-    ...(flags.maxThreads !== undefined ? { maxThreads: flags.maxThreads === 'auto' ? ('auto' as const) : intFlag('--max-threads', flags.maxThreads) } : {}),
-    ...(flags.unitsAtOnce !== undefined ? { unitsAtOnce: intFlag('--units-at-once', flags.unitsAtOnce) } : {}),
+    ...(flags.concurrency !== undefined ? { concurrency: concurrencyFlag(flags.concurrency) } : {}),
+    ...(flags.maxThreads !== undefined ? { maxThreads: flags.maxThreads === 'auto' ? ('auto' as const) : positiveIntFlag('--max-threads', flags.maxThreads, true) } : {}),
+    ...(flags.unitsAtOnce !== undefined ? { unitsAtOnce: positiveIntFlag('--units-at-once', flags.unitsAtOnce) } : {}),
     rerun: rerunFlag(flags.rerun, flags.retryErrors),
     ...(only ? { only } : {}),
     log: (line) => io.stderr(`${line}\n`),
@@ -75,22 +75,4 @@ export async function setupTargetCommand(flags: SetupFlags, io: Out): Promise<vo
   const outcome = await runSetupInDir({ dir: flags.dir, clickhouseUrl: flags.clickhouseUrl, force: flags.force === true });
   if (flags.json) io.stdout(`${JSON.stringify(outcome)}\n`);
   else io.stdout(`setup on ${outcome.target}: ${outcome.action} (${outcome.reason})${outcome.action === 'run' ? `, ${outcome.statements} statement(s) in ${outcome.elapsed_ms} ms` : ''}\n`);
-}
-
-/** `--rerun errors|skipped|all`; `--no-retry-errors` is `none`. */
-export function rerunFlag(value: string | undefined, retryErrors = true): RerunMode {
-  if (value === undefined) return retryErrors ? 'errors' : 'none';
-  if (value === 'errors' || value === 'skipped' || value === 'all') {
-    if (!retryErrors) throw new UserError('FLAG_INVALID', `--rerun ${value} and --no-retry-errors: expected one of them, found both`);
-    return value;
-  }
-  throw new UserError('FLAG_INVALID', `--rerun: expected errors, skipped or all, found ${JSON.stringify(value)}`);
-}
-
-function intFlag(flag: string, value: string): number {
-  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new UserError('FLAG_INVALID', `${flag}: expected a positive integer${flag === '--max-threads' ? " or 'auto'" : ''}, found ${JSON.stringify(value)}`);
-  }
-  return n;
 }

@@ -170,7 +170,7 @@ describe('the worker process', () => {
         [['--dir', f.out, '--unit', 'all', '--max-threads', 'lots'], /--max-threads: expected a positive integer or 'auto', found "lots"/],
         // The bundle's parser (node's parseArgs) refuses a value that looks like a flag, naming the flag.
         [['--dir', f.out, '--unit', 'all', '--concurrency', '-3'], /--concurrency' argument is ambiguous/],
-        [['--dir', f.out, '--unit', 'all', '--concurrency=0'], /--concurrency: expected a positive integer, found "0"/],
+        [['--dir', f.out, '--unit', 'all', '--concurrency=0'], /--concurrency: expected a positive integer or 'auto', found "0"/],
         [['--dir', f.out, '--unit', 'all', '--bogus'], /Unknown option '--bogus'/],
         [['--dir', f.out, '--unit', 'all', '--clickhouse-url', 'not a url'], /--clickhouse-url: expected an http\(s\):\/\/ URL/],
         [['--dir', `${f.out}/nope`, '--unit', 'all'], /--dir .*nope: expected a sweep directory/],
