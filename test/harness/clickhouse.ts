@@ -6,13 +6,15 @@
  *      started on free ports with a private temp dir and config, removed afterwards.
  * On this project's CI machine that is Debian 12's package, ClickHouse 18.16, so the
  * config below uses only settings 18.16 understands (and current releases accept).
- * Under CI=true a missing server is an error, never a skip.
+ * No server at all throws ComponentMissing: the global setup then skips the tests
+ * that need one, except under CI=true (test/harness/components.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { ComponentMissing, withheld } from './missing.js';
 import { freePort } from './process.js';
 
 export const CLICKHOUSE_IMAGE = 'clickhouse/clickhouse-server:25.8';
@@ -33,6 +35,8 @@ export interface ClickHouseHandle {
 }
 
 export async function startClickHouse(): Promise<ClickHouseHandle> {
+  const off = withheld('clickhouse');
+  if (off) throw off;
   const fromEnv = process.env['CLICKHOUSE_URL'];
   if (fromEnv) {
     return {
@@ -48,10 +52,7 @@ export async function startClickHouse(): Promise<ClickHouseHandle> {
   if (container) return container;
   const binary = findServerBinary();
   if (binary) return startBinary(binary);
-  throw new Error(
-    'No ClickHouse server for tests: set CLICKHOUSE_URL, run a Docker engine, or install clickhouse-server ' +
-      '(Debian: apt-get install clickhouse-server). .ci/run installs it.',
-  );
+  throw new ComponentMissing('clickhouse', 'no ClickHouse server for tests: CLICKHOUSE_URL is not set, no Docker engine answers, no clickhouse-server on PATH or in /usr/sbin');
 }
 
 async function tryContainer(): Promise<ClickHouseHandle | undefined> {

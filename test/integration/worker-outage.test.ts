@@ -8,12 +8,14 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runUnit } from '../../src/worker/run-unit.js';
 import { startClickHouse, type ClickHouseHandle } from '../harness/clickhouse.js';
+import { lacks } from '../harness/components.js';
 import { byConfig, makeSweep, readRecords } from './worker-fixtures.js';
 
 let ch: ClickHouseHandle;
+const noServer = lacks('clickhouse');
 
 beforeAll(async () => {
-  ch = await startClickHouse();
+  if (!noServer) ch = await startClickHouse();
 });
 afterAll(async () => {
   await ch?.stop();
@@ -29,7 +31,7 @@ function killServerHard(handle: ClickHouseHandle): void {
   process.kill(pid, 'SIGKILL');
 }
 
-it('retries TOO_MANY_SIMULTANEOUS_QUERIES with back-off, lowering the concurrency, and ends with every config ok', async () => {
+it.skipIf(noServer)('retries TOO_MANY_SIMULTANEOUS_QUERIES with back-off, lowering the concurrency, and ends with every config ok', async () => {
   // The server refuses a 4th concurrent query of this user: at concurrency 16 most
   // attempts fail at first with code 202, a transient error.
   const f = await makeSweep({
@@ -51,7 +53,7 @@ it('retries TOO_MANY_SIMULTANEOUS_QUERIES with back-off, lowering the concurrenc
   }
 });
 
-it('completes with zero error records when the server is killed mid-run and back several seconds later', async () => {
+it.skipIf(noServer)('completes with zero error records when the server is killed mid-run and back several seconds later', async () => {
   if (ch.kind !== 'binary') throw new Error(`this test needs a server it can stop and start (harness kind ${ch.kind})`);
   const f = await makeSweep({
     spec: `name: wdown\ntemplate: q.sql\nparams:\n  i: [${Array.from({ length: 800 }, (_, i) => i).join(', ')}]\n`,

@@ -11,6 +11,7 @@ import { UserError } from '../../src/errors.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { runUnit, type RunUnitOptions } from '../../src/worker/run-unit.js';
+import { lacks } from '../harness/components.js';
 import { chQuery } from '../harness/clickhouse.js';
 import { byConfig, makeSweep, readRecords, type SweepFixture } from './worker-fixtures.js';
 
@@ -43,7 +44,7 @@ async function byHand(sql: string): Promise<{ rows?: unknown[]; code?: number }>
   }
 }
 
-describe('run-unit against ClickHouse', () => {
+describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
   let mix: SweepFixture;
   beforeAll(async () => {
     mix = await makeSweep({ spec: MIX_SPEC, template: MIX_TEMPLATE, tag: 'wmix' });
