@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
-import { formatTable } from '../run/view.js';
+import { createTerminal, type TermWrite } from '../term/live.js';
+import { formatTable } from '../term/table.js';
 import type { CliIo } from './main.js';
 
 interface RunFlags {
   clickhouseUrl?: string;
   concurrency?: string;
+  quiet?: boolean;
   json?: boolean;
 }
 
@@ -16,13 +18,18 @@ export function registerRun(program: Command, io: CliIo): void {
     .description('everything on this machine: generate, run every unit, collect and validate (embedded ClickHouse when no server is given)')
     .option('--clickhouse-url <url>', 'a ClickHouse server (else env CLICKHOUSE_URL, else the spec, else embedded chDB)')
     .option('--concurrency <n>', 'queries at once (default: the spec, 16)')
+    .option('--quiet', 'no progress and no notes: only the outcome (one line) and any errors')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
       const concurrency = flags.concurrency === undefined ? undefined : parsePositive(flags.concurrency, '--concurrency');
+      const isTTY = process.stderr.isTTY === true && !flags.quiet;
+      // On a terminal, every line goes above the live progress line instead of through it.
+      const term = isTTY ? createTerminal(stderrTerminal(io), { hideCursor: true }) : undefined;
+      const write: TermWrite = flags.quiet ? () => {} : (term?.write ?? io.stderr);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
         if (stop.signal.aborted) return;
-        io.stderr(`\n${sig}: finishing the running queries' records and stopping; run the same command again to resume\n`);
+        (term?.write ?? io.stderr)(`${term ? '' : '\n'}${sig}: finishing the running queries' records and stopping; run the same command again to resume\n`);
         stop.abort(sig);
       };
       process.on('SIGINT', onSignal);
@@ -32,18 +39,37 @@ export function registerRun(program: Command, io: CliIo): void {
           specPath: spec,
           ...(flags.clickhouseUrl ? { clickhouseUrl: flags.clickhouseUrl } : {}),
           ...(concurrency !== undefined ? { concurrency } : {}),
-          write: io.stderr,
-          isTTY: process.stderr.isTTY === true,
+          write,
+          isTTY,
           stop: stop.signal,
         });
+        term?.region.dispose();
         if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
-        else io.stderr(formatRunSummary(summary));
+        else io.stderr(flags.quiet ? formatRunOutcome(summary) : formatRunSummary(summary));
         process.exitCode = exitCodeOfRun(summary);
       } finally {
+        term?.region.dispose();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+/** stderr as the live region sees it: written through `io`, sized and resized as the real terminal. */
+function stderrTerminal(io: CliIo) {
+  const tty = process.stderr;
+  return {
+    write: (text: string) => io.stderr(text),
+    isTTY: true,
+    get columns() {
+      return tty.columns;
+    },
+    get rows() {
+      return tty.rows;
+    },
+    on: (event: 'resize', listener: () => void) => tty.on(event, listener),
+    off: (event: 'resize', listener: () => void) => tty.off(event, listener),
+  };
 }
 
 function parsePositive(value: string, flag: string): number {
@@ -52,10 +78,20 @@ function parsePositive(value: string, flag: string): number {
   return n;
 }
 
+function stateOf(s: RunSweepSummary): string {
+  return s.interrupted ? `interrupted (${s.interrupted}): run again to resume` : s.complete ? 'complete' : 'INCOMPLETE';
+}
+
+/** --quiet: the outcome in one line, and the errors if any. */
+export function formatRunOutcome(s: RunSweepSummary): string {
+  const lines = [`sweep ${s.sweep}: ${stateOf(s)}: ${s.configs} configs, ok ${s.ok}, skipped ${s.skipped}, error ${s.error}, missing ${s.missing}`];
+  for (const e of s.errors.slice(0, 5)) lines.push(`  ${e.config}: ${e.name}${e.code !== null ? ` (${e.code})` : ''}: ${e.message.split('\n')[0]?.slice(0, 200)}`);
+  return `${lines.join('\n')}\n`;
+}
+
 export function formatRunSummary(s: RunSweepSummary): string {
   const lines: string[] = [''];
-  const state = s.interrupted ? `interrupted (${s.interrupted}): run again to resume` : s.complete ? 'complete' : 'INCOMPLETE';
-  lines.push(`sweep ${s.sweep}: ${state}`);
+  lines.push(`sweep ${s.sweep}: ${stateOf(s)}`);
   lines.push(
     formatTable(
       ['configs', 'ok', 'skipped', 'error', 'missing', 'wall time', 'queries/s'],
