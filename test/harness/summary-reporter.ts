@@ -2,8 +2,8 @@
  * The last lines of `npm test`: how many tests were skipped and which
  * components this machine lacks (with how to install each), then the plain
  * closing line "N passed, N failed, N skipped" that CI reads. A test file that
- * failed before any test ran (an import error, or `lacks()` under CI=true)
- * counts as one failure, so it can never pass as "0 failed".
+ * failed outside its tests (an import error, a beforeAll that threw, or
+ * `lacks()` under CI=true) counts as one failure, so it never reads "0 failed".
  */
 import type { Reporter, TestModule } from 'vitest/node';
 import type { ComponentMissing } from './missing.js';
@@ -27,15 +27,16 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const m of testModules) {
-      let tests = 0;
+      let failedHere = 0;
       for (const t of m.children.allTests()) {
-        tests++;
         const state = t.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else if (state === 'skipped') skipped++;
       }
-      if (tests === 0 && m.state() === 'failed') failed++;
+      // A file or suite that failed outside its tests (import error, a beforeAll
+      // that threw, `lacks()` under CI=true) leaves its tests "skipped": count it.
+      failed += failedHere === 0 && m.state() === 'failed' ? 1 : failedHere;
     }
     const recorded = (globalThis as { [RECORDED]?: ComponentMissing[] })[RECORDED] ?? [];
     const missing = [...recorded, ...missingPrograms()];
