@@ -23,7 +23,9 @@
  * frames the cursor therefore waits at the frame's first column and row
  * (moved with node:readline's cursor functions): reflowing or not, the terminal
  * keeps it there, so on a resize everything from the cursor down is the old
- * frame, erased whole before the frame is drawn at the new size.
+ * frame, erased whole before the frame is drawn at the new size. What the
+ * terminal echoes there meanwhile (the ^C of a Ctrl-C) is drawn over by the
+ * next frame, and by the last one, which is written afresh when it stays.
  */
 import { clearScreenDown, moveCursor } from 'node:readline';
 import cliTruncate from 'cli-truncate';
@@ -109,10 +111,14 @@ export function createLiveRegion(stream: TermStream, options: LiveRegionOptions 
     parkedRows = 0;
   };
 
-  const draw = (f: Frame) => {
+  const layout = (f: Frame): string[] => {
     const { columns, rows } = size();
     const lines = typeof f === 'function' ? f({ columns, rows }) : f;
-    const cut = lines.slice(0, rows).map((l) => fitLine(l, columns));
+    return lines.slice(0, rows).map((l) => fitLine(l, columns));
+  };
+
+  const draw = (f: Frame) => {
+    const cut = layout(f);
     unpark();
     log(cut.join('\n'));
     moveCursor(target, 0, -cut.length);
@@ -136,6 +142,10 @@ export function createLiveRegion(stream: TermStream, options: LiveRegionOptions 
   const persist = () => {
     if (frame === null) return;
     unpark();
+    // Written afresh: what the terminal echoed where the cursor waited (the ^C
+    // of a Ctrl-C, a key typed) is gone from the lines that stay on screen.
+    log.clear();
+    log(layout(frame).join('\n'));
     log.done();
     frame = null;
   };

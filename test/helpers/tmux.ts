@@ -9,7 +9,7 @@
  * own; tmux is one, and tells what its screen holds.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findProgram } from '../harness/missing.js';
 import { makeTempDir } from '../harness/tmp.js';
@@ -20,6 +20,8 @@ export interface Pty {
   /** Keys as tmux names them: 'C-c', 'Enter', or text. */
   sendKeys(...keys: string[]): Promise<void>;
   resize(columns: number, rows: number): Promise<void>;
+  /** The cursor's row on the visible screen (0 = top). */
+  cursorRow(): Promise<number>;
   /** Exit status of the command once it has ended, else null. */
   exitStatus(): Promise<number | null>;
   /** Poll the screen until `predicate` holds; returns that screen. */
@@ -28,6 +30,26 @@ export interface Pty {
   /** Kill the session and its server, remove the temp dir. */
   stop(): Promise<void>;
 }
+
+/**
+ * The pane runs the command under this small parent, which writes how it ended
+ * to a file: tmux 3.3 can mark a pane dead before it has reaped its process,
+ * and then never reports the exit status. The parent ignores the terminal's
+ * Ctrl-C (meant for the command, which shares its process group).
+ */
+const REPORT_EXIT = `
+const { spawn } = require('node:child_process');
+const { constants } = require('node:os');
+const { writeFileSync } = require('node:fs');
+const [statusFile, command, ...args] = process.argv.slice(1);
+process.on('SIGINT', () => {});
+const child = spawn(command, args, { stdio: 'inherit' });
+child.on('exit', (code, signal) => {
+  const status = code ?? 128 + (constants.signals[signal] ?? 0);
+  writeFileSync(statusFile, String(status));
+  process.exitCode = status;
+});
+`;
 
 function tmuxRun(bin: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -51,7 +73,13 @@ export async function startPty(argv: string[], opts: { cwd: string; env: NodeJS.
   const columns = opts.columns ?? 80;
   const rows = opts.rows ?? 24;
   // The server inherits this environment and hands it to the command; TERM is tmux's own.
-  await tmuxRun(bin, [...base, 'new-session', '-d', '-s', 'main', '-x', String(columns), '-y', String(rows), '-c', opts.cwd, ...argv], { ...opts.env, TERM: 'xterm-256color' });
+  const statusFile = join(tmp.path, 'exit-status');
+  const [command, ...args] = argv;
+  if (command === undefined) throw new Error('startPty: no command');
+  await tmuxRun(bin, [...base, 'new-session', '-d', '-s', 'main', '-x', String(columns), '-y', String(rows), '-c', opts.cwd, process.execPath, '-e', REPORT_EXIT, statusFile, command, ...args], {
+    ...opts.env,
+    TERM: 'xterm-256color',
+  });
 
   const screen = async (o: { history?: boolean } = {}): Promise<string[]> => {
     const out = await t(['capture-pane', '-p', '-t', 'main', ...(o.history ? ['-S', '-'] : [])]);
@@ -59,15 +87,7 @@ export async function startPty(argv: string[], opts: { cwd: string; env: NodeJS.
     while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
     return lines;
   };
-  const exitStatus = async (): Promise<number | null> => {
-    const out = (await t(['display-message', '-p', '-t', 'main', '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}'])).trim();
-    const [dead, status, signal] = out.split('|');
-    if (dead !== '1') return null;
-    // tmux marks the pane dead a moment before it records how the process ended.
-    if (status) return Number(status);
-    if (signal) return 128 + Number(signal);
-    return null;
-  };
+  const exitStatus = (): Promise<number | null> => Promise.resolve(existsSync(statusFile) ? Number(readFileSync(statusFile, 'utf8')) : null);
   return {
     screen,
     sendKeys: async (...keys) => {
@@ -77,6 +97,7 @@ export async function startPty(argv: string[], opts: { cwd: string; env: NodeJS.
       await t(['resize-window', '-t', 'main', '-x', String(c), '-y', String(r)]);
     },
     exitStatus,
+    cursorRow: async () => Number((await t(['display-message', '-p', '-t', 'main', '#{cursor_y}'])).trim()),
     waitForScreen: async (what, predicate, timeoutMs, o = {}) => {
       const deadline = Date.now() + timeoutMs;
       let last: string[] = [];
