@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
@@ -78,6 +79,12 @@ function parsePositive(value: string, flag: string): number {
   return n;
 }
 
+/** A path as the user can type it from here: relative below the current directory, else absolute. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
 function stateOf(s: RunSweepSummary): string {
   return s.interrupted ? `interrupted (${s.interrupted}): run again to resume` : s.complete ? 'complete' : 'INCOMPLETE';
 }
@@ -109,10 +116,10 @@ export function formatRunSummary(s: RunSweepSummary): string {
   lines.push(
     '',
     'outputs:',
-    `  results (one record per config): ${s.outputs.results}`,
-    `  rows (one line per result row):  ${s.outputs.rows}`,
-    `  per-unit results:                ${s.outputs.per_unit}`,
-    `  log:                             ${s.outputs.log}`,
+    `  results (one record per config): ${shown(s.outputs.results)}`,
+    `  rows (one line per result row):  ${shown(s.outputs.rows)}`,
+    `  per-unit results:                ${shown(s.outputs.per_unit)}`,
+    `  log:                             ${shown(s.outputs.log)}`,
     '',
   );
   return lines.join('\n');

@@ -59,13 +59,18 @@ export function headerLine(r: StatusReport): string {
   return `sweep ${r.sweep} | pueue group ${r.group}: ${g.exists ? `${g.status} (parallel ${g.parallel})` : 'not created yet'}`;
 }
 
-export function totalsLine(r: StatusReport): string {
+/** Progress, errors, rate and ETA; within `columns` the bar narrows, then the rate goes. */
+export function totalsLine(r: StatusReport, columns = Infinity): string {
   const t = r.totals;
   const done = t.ok + t.skipped;
-  return (
-    `${bar(r.progress)} ${(r.progress * 100).toFixed(1)}%  ${done}/${t.configs} configs, ${t.error} error(s)` +
-    `${r.rate !== null ? `, ${r.rate.toFixed(1)} configs/s` : ''}${r.eta_s !== null ? `, ETA ${dur(r.eta_s)}` : ''}`
-  );
+  const counts = `${(r.progress * 100).toFixed(1)}%  ${done}/${t.configs} configs, ${t.error} error(s)`;
+  const rate = r.rate !== null ? `, ${r.rate.toFixed(1)} configs/s` : '';
+  const eta = r.eta_s !== null ? `, ETA ${dur(r.eta_s)}` : '';
+  for (const text of [`${counts}${rate}${eta}`, `${counts}${eta}`]) {
+    const room = columns - stringWidth(text) - 3;
+    if (room >= 10) return `${bar(r.progress, Math.min(20, room))} ${text}`;
+  }
+  return `${counts}${eta}`;
 }
 
 /** One line for logs and pipes: progress, what runs, what failed. */
@@ -85,7 +90,7 @@ export function formatStatus(r: StatusReport, layout: StatusLayout = {}): string
 
 export function statusLines(r: StatusReport, layout: StatusLayout = {}): string[] {
   const screen = layout.screen;
-  const top: string[] = [headerLine(r), totalsLine(r)];
+  const top: string[] = [headerLine(r), totalsLine(r, screen?.columns)];
   for (const h of hostLines(r)) {
     const counts = `host ${h.host}: ${h.units} units: ${countsText(h.counts) || 'none'}`;
     // On a screen the counts come first; the dir gets what room is left, cut from its start.
@@ -93,7 +98,8 @@ export function statusLines(r: StatusReport, layout: StatusLayout = {}): string[
     top.push(room >= 12 ? `${counts} | ${stringWidth(h.dir) > room ? cliTruncate(h.dir, room, { position: 'start' }) : h.dir}` : counts);
   }
   for (const a of r.after) top.push(`after step ${a.step}: ${a.task ? a.task.state : 'not queued'}`);
-  for (const n of r.notes) top.push(`note: ${n}`);
+  // A screen has no room for the log tails a note may point to; the report after the watch prints them.
+  for (const n of r.notes) top.push(`note: ${screen ? n.replace(' (log tails below)', '') : n}`);
 
   const failed = r.units.filter((u) => categoryOf(u) === 'failed');
   const running = r.units.filter((u) => categoryOf(u) === 'running');
