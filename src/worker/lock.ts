@@ -129,6 +129,10 @@ function tryFlock(path: string, mode: string[]): Promise<FlockChild | 'conflict'
   return new Promise((resolve, reject) => {
     const child = spawn('flock', [...mode, '-E', String(CONFLICT), path, '-c', 'echo locked; exec cat'], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C on the terminal (sweep run) signals the whole
+      // foreground group, and a killed holder would drop the lock under a live worker,
+      // or fail its taking as LOCK_FAILED. It still dies with us: our pipe closes.
+      detached: true,
     });
     let out = '';
     let err = '';

@@ -67,9 +67,10 @@ describe.skipIf(lacks('tmux'))('sweep run on an 80x24 terminal', () => {
     await p.resize(COLUMNS, 24);
     await p.waitForScreen('the bar back at 80 columns', (rows) => progressRows(rows).some((r) => r.startsWith('[') && r.length > 50), 10_000);
     await p.sendKeys('C-c');
-    expect(await p.waitForExit(60_000)).toBe(130);
+    const status = await p.waitForExit(60_000);
     const all = await p.screen({ history: true });
     const text = all.join('\n');
+    expect(status, text).toBe(130);
     expect(progressRows(all), text).toHaveLength(1);
     expect(text).toMatch(/SIGINT: finishing the running queries' records and stopping/);
     expect(text).toMatch(/sweep pty: interrupted \(SIGINT\): run again to resume/);
