@@ -2,7 +2,7 @@ import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
-import { createTerminal, type TermWrite } from '../term/live.js';
+import { createTerminal, termStreamOf, type TermWrite } from '../term/live.js';
 import { formatTable } from '../term/table.js';
 import type { CliIo } from './main.js';
 
@@ -25,7 +25,7 @@ export function registerRun(program: Command, io: CliIo): void {
       const concurrency = flags.concurrency === undefined ? undefined : parsePositive(flags.concurrency, '--concurrency');
       const isTTY = process.stderr.isTTY === true && !flags.quiet;
       // On a terminal, every line goes above the live progress line instead of through it.
-      const term = isTTY ? createTerminal(stderrTerminal(io), { hideCursor: true }) : undefined;
+      const term = isTTY ? createTerminal(termStreamOf(io.stderr, process.stderr), { hideCursor: true }) : undefined;
       const write: TermWrite = flags.quiet ? () => {} : (term?.write ?? io.stderr);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
@@ -54,23 +54,6 @@ export function registerRun(program: Command, io: CliIo): void {
         process.off('SIGTERM', onSignal);
       }
     });
-}
-
-/** stderr as the live region sees it: written through `io`, sized and resized as the real terminal. */
-function stderrTerminal(io: CliIo) {
-  const tty = process.stderr;
-  return {
-    write: (text: string) => io.stderr(text),
-    isTTY: true,
-    get columns() {
-      return tty.columns;
-    },
-    get rows() {
-      return tty.rows;
-    },
-    on: (event: 'resize', listener: () => void) => tty.on(event, listener),
-    off: (event: 'resize', listener: () => void) => tty.off(event, listener),
-  };
 }
 
 function parsePositive(value: string, flag: string): number {

@@ -123,7 +123,8 @@ export function statusLines(r: StatusReport, layout: StatusLayout = {}): string[
       }
       const hidden = listed.filter((u) => !shown.includes(u));
       const hiddenFailed = hidden.filter((u) => categoryOf(u) === 'failed').length;
-      more = `... and ${hidden.length} more${hiddenFailed > 0 ? ` (${hiddenFailed} failed)` : ''}: 'sweep status --all' lists every unit`;
+      const where = layout.all ? 'without --watch, --all prints them all' : "'sweep status --all' lists every unit";
+      more = `... and ${hidden.length} more${hiddenFailed > 0 ? ` (${hiddenFailed} failed)` : ''}: ${where}`;
     }
   }
   const out = [...top];

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { loadSweepContext, type SweepContext } from '../remote/context.js';
 import { readStatus, type StatusReport } from '../remote/status.js';
-import { createLiveRegion } from '../term/live.js';
+import { createLiveRegion, termStreamOf } from '../term/live.js';
 import type { CliIo } from './main.js';
 import { formatStatus, statusLines, summaryLine, type StatusLayout } from './status-view.js';
 
@@ -81,7 +81,7 @@ async function watch(ctx: SweepContext, first: StatusReport, o: WatchOptions): P
     stop.abort();
   };
   process.on('SIGINT', onSignal);
-  const region = o.tty ? createLiveRegion(process.stdout, { hideCursor: true }) : undefined;
+  const region = o.tty ? createLiveRegion(termStreamOf(o.io.stdout, process.stdout), { hideCursor: true }) : undefined;
   const footer = `every ${o.interval} s; Ctrl-C stops watching`;
   let report = first;
   let lastStates: string | null = null;
@@ -89,7 +89,8 @@ async function watch(ctx: SweepContext, first: StatusReport, o: WatchOptions): P
     for (;;) {
       if (region) {
         const shown = report;
-        region.render((size) => [...statusLines(shown, { ...o.layout, screen: { ...size, rows: size.rows - 1 } }), `${new Date().toTimeString().slice(0, 8)}: ${footer}`]);
+        const at = new Date().toTimeString().slice(0, 8);
+        region.render((size) => [...statusLines(shown, { ...o.layout, screen: { ...size, rows: size.rows - 1 } }), `${at}: ${footer}`]);
       } else if (o.json) {
         if (!o.quiet) o.io.stderr(`${summaryLine(report)}\n`);
       } else if (!o.quiet) {

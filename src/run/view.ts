@@ -122,6 +122,8 @@ export function createProgressView(write: (text: string) => void, isTTY: boolean
     if (region) return region;
     region = opts.region ?? liveRegionBehind(write);
     if (!region) {
+      // A caller that gave only a write function: a region of its own at stderr's
+      // size (it does not follow resizes; createTerminal's does).
       const size = opts.size ?? (process.stderr.isTTY ? process.stderr : {});
       region = createLiveRegion({ write, isTTY: true, columns: size.columns, rows: size.rows });
       ownRegion = true;

@@ -27,7 +27,7 @@
  * terminal echoes there meanwhile (the ^C of a Ctrl-C) is drawn over by the
  * next frame, and by the last one, which is written afresh when it stays.
  */
-import { clearScreenDown, moveCursor } from 'node:readline';
+import { clearScreenDown, cursorTo, moveCursor } from 'node:readline';
 import cliTruncate from 'cli-truncate';
 import { createLogUpdate } from 'log-update';
 import stringWidth from 'string-width';
@@ -127,7 +127,9 @@ export function createLiveRegion(stream: TermStream, options: LiveRegionOptions 
 
   const onResize = () => {
     if (frame === null) return;
-    // The cursor is at the frame's first row: below it is only the old frame, however reflowed.
+    // The cursor is on the frame's first row (its column moved if the terminal echoed
+    // a key there): from that row down is only the old frame, however reflowed.
+    cursorTo(target, 0);
     clearScreenDown(target);
     parkedRows = 0;
     log.done(); // forget the old frame: the next one is written from here
@@ -182,6 +184,22 @@ export function createLiveRegion(stream: TermStream, options: LiveRegionOptions 
       return frame !== null;
     },
     size,
+  };
+}
+
+/** A terminal stream whose writes go through `write` (a command's I/O), sized and resized as `tty`. */
+export function termStreamOf(write: (text: string) => void, tty: NodeJS.WriteStream): TermStream {
+  return {
+    write,
+    isTTY: true,
+    get columns() {
+      return tty.columns;
+    },
+    get rows() {
+      return tty.rows;
+    },
+    on: (event, listener) => tty.on(event, listener),
+    off: (event, listener) => tty.off(event, listener),
   };
 }
 

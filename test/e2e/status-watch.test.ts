@@ -75,11 +75,29 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue', 'tmux'))('status --watch wi
     await p.sendKeys('C-c');
     expect(await p.waitForExit(30_000)).toBe(130);
     // The last screen stays, once, whole (the echoed ^C drawn over), and the cursor waits below it.
-    const after = await p.screen({ history: true });
+    const after = await p.screen();
     expect(after.filter((r) => r.startsWith('sweep watch |')), after.join('\n')).toHaveLength(1);
     expect(after.filter((r) => /^u-\d+\s+Failed\(1\)/.test(r))).toHaveLength(3);
-    const visible = await p.screen();
-    expect(await p.cursorRow()).toBeGreaterThan(visible.findIndex((r) => /Ctrl-C stops watching$/.test(r)));
+    expect(await p.cursorRow()).toBeGreaterThan(after.findIndex((r) => /Ctrl-C stops watching$/.test(r)));
+  });
+
+  it('resized to 60x16 and back: laid out again for each size at once, nothing wraps', async () => {
+    await pty?.stop();
+    pty = await startPty([process.execPath, CLI, 'status', 'sweep.yaml', '--watch', '--interval', '1'], { cwd: s.local, env: env2(), columns: 80, rows: 24 });
+    const p = pty;
+    await p.waitForScreen('the first screen', (rows) => rows.filter((r) => /^u-\d+\s+Failed\(1\)/.test(r)).length === 3, 40_000);
+    await p.resize(60, 16);
+    const small = await p.waitForScreen('the screen laid out for 60x16', (rows) => rows.length > 0 && rows.every((r) => r.length < 60) && /every 1 s/.test(rows.at(-1) ?? ''), 15_000);
+    expect(small.length).toBeLessThanOrEqual(16);
+    expect(small[0]).toMatch(/^sweep watch \| pueue group sweep-watch/);
+    expect(small.filter((r) => /^u-\d+\s+Failed\(1\)/.test(r)).length).toBeGreaterThanOrEqual(1);
+    // (What the terminal itself pushed into its scrollback while reflowing the old screen
+    // is beyond any program's reach: the visible screen is what is checked.)
+    await p.resize(80, 24);
+    const big = await p.waitForScreen('the screen laid out for 80x24 again', (rows) => rows.some((r) => /^the other units: /.test(r) && r.length > 59), 15_000);
+    expect(big.filter((r) => r.startsWith('sweep watch |'))).toHaveLength(1);
+    expect(big.filter((r) => /^u-\d+\s+Failed\(1\)/.test(r))).toHaveLength(3);
+    for (const row of big) expect(row.length, row).toBeLessThan(80);
   });
 
   it('without a terminal: one summary line per refresh, the report again only when a unit changed state', async () => {

@@ -33,9 +33,11 @@ export interface Pty {
 
 /**
  * The pane runs the command under this small parent, which writes how it ended
- * to a file: tmux 3.3 can mark a pane dead before it has reaped its process,
- * and then never reports the exit status. The parent ignores the terminal's
- * Ctrl-C (meant for the command, which shares its process group).
+ * to a file and then keeps the pane open, so the screen stays exactly as the
+ * command left it. Not tmux's remain-on-exit: tmux 3.3 can mark a pane dead
+ * before reaping its process and then never report the exit status, and its
+ * "Pane is dead" line scrolls the screen by one. The parent ignores the
+ * terminal's Ctrl-C (meant for the command, which shares its process group).
  */
 const REPORT_EXIT = `
 const { spawn } = require('node:child_process');
@@ -47,7 +49,7 @@ const child = spawn(command, args, { stdio: 'inherit' });
 child.on('exit', (code, signal) => {
   const status = code ?? 128 + (constants.signals[signal] ?? 0);
   writeFileSync(statusFile, String(status));
-  process.exitCode = status;
+  setInterval(() => {}, 60_000);
 });
 `;
 
@@ -66,8 +68,8 @@ export async function startPty(argv: string[], opts: { cwd: string; env: NodeJS.
   const tmp = makeTempDir('tmux');
   const socket = join(tmp.path, 'sock');
   const config = join(tmp.path, 'tmux.conf');
-  // No status bar (the pane is the whole window); keep the pane after the command ends to read it.
-  writeFileSync(config, 'set -g status off\nset -g remain-on-exit on\nset -g history-limit 10000\n');
+  // No status bar: the pane is the whole window.
+  writeFileSync(config, 'set -g status off\nset -g history-limit 10000\n');
   const base = ['-S', socket, '-f', config];
   const t = (args: string[]) => tmuxRun(bin, [...base, ...args]);
   const columns = opts.columns ?? 80;
