@@ -7,6 +7,7 @@
  * same watch writes one summary line per refresh, and the report only when a
  * unit changed state.
  */
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { lacks } from '../harness/components.js';
 import { CLI } from '../helpers/cli.js';
@@ -103,8 +104,23 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue', 'tmux'))('status --watch wi
   it('without a terminal: one summary line per refresh, the report again only when a unit changed state', async () => {
     // A paused group: no unit changes state while we watch.
     expect((await env.pueue.pueue(['pause', '-g', s.group])).exitCode).toBe(0);
-    const res = await s.run(['status', 'sweep.yaml', '--watch', '--interval', '0.3'], { env: env2(), timeoutMs: 6_000 });
-    // Ended by the timeout mid-watch: what it wrote is the log a pipe gets.
+    // Watched through a pipe until two summary lines follow the report (or 60 s), then stopped.
+    const child = spawn(process.execPath, [CLI, 'status', 'sweep.yaml', '--watch', '--interval', '0.3'], { cwd: s.local, env: env2(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 60_000);
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if ((stdout.match(/^watch: /gm) ?? []).length >= 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const res = { stdout };
     const lines = res.stdout.split('\n').filter((l) => l !== '');
     const reports = lines.filter((l) => l.startsWith('sweep watch |'));
     const summaries = lines.filter((l) => /^watch: \d+\.\d% \(\d+\/200\), \d+ running, \d+ waiting, 3 failed, 3 config error\(s\)/.test(l));
