@@ -19,7 +19,7 @@ import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generate } from '../src/generate/generate.js';
-import { taskEnv } from '../src/remote/remote-side.js';
+import { taskEnv } from '../src/host/remote-side.js';
 import type { SubmitReport } from '../src/remote/submit.js';
 import { locatePueue, startPueue, type PueueHandle } from '../test/harness/pueue.js';
 import { startSshd } from '../test/harness/sshd.js';

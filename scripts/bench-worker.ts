@@ -27,6 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { embeddedTarget } from '../src/engine/target.js';
 import { generate } from '../src/generate/generate.js';
 import { startClickHouse } from '../test/harness/clickhouse.js';
 
@@ -277,6 +278,7 @@ export async function run(args: string[]): Promise<void> {
     }
 
     if (only === '' || only === 'skip') notes.push(...(await skipDoneBench(root, nSkip, timeFile, log)));
+    if (only === '' || only === 'rss') notes.push(...(await resultRssBench(root, timeFile, log, (stop) => (stopServer = stop))));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -314,6 +316,41 @@ function printTable(rows: Row[]): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/**
+ * Peak RSS of the worker with 16 configs in flight that each return the
+ * default result cap (worker.max_result_rows, 100,000 rows), next to the same
+ * run with one-row results: the memory a big result costs.
+ */
+async function resultRssBench(root: string, timeFile: string, log: (s: string) => void, onServer: (stop: () => Promise<void>) => void): Promise<string[]> {
+  let url = process.env['CLICKHOUSE_URL'];
+  if (!url) {
+    const ch = await startClickHouse();
+    onServer(() => ch.stop());
+    url = ch.url;
+  }
+  const notes: string[] = [];
+  const peaks: Record<string, number> = {};
+  for (const [name, rows] of [
+    ['tiny', 1],
+    ['capped', 100_000],
+  ] as const) {
+    const w: Workload = {
+      name: 'short',
+      configs: 16,
+      template: `SELECT {i:UInt32} AS i, number AS n, toString(number * 7) AS s FROM numbers(${rows})\n`,
+      params: `  i: [${Array.from({ length: 16 }, (_, i) => i).join(', ')}]\n`,
+    };
+    const out = await makeSweep(join(root, `rss-${name}`), w);
+    const m = await measure(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all', '--clickhouse-url', url, '--json'], { timeFile });
+    const s = JSON.parse(m.stdout) as { ok: number };
+    if (m.code !== 0 || s.ok !== 16) throw new Error(`rss bench (${name}) failed: ${m.stderr}`);
+    peaks[name] = m.maxRssMb ?? 0;
+    log(`result RSS: 16 configs x ${rows} rows: peak ${m.maxRssMb?.toFixed(0) ?? 'n/a'} MB, ${m.wallS.toFixed(1)} s`);
+  }
+  notes.push(`worker peak RSS, 16 configs at the 100,000-row cap: ${peaks['capped']?.toFixed(0)} MB, against ${peaks['tiny']?.toFixed(0)} MB with one-row results (same run)`);
+  return notes;
+}
+
 /** 300K configs, 300K records (realistic ~600-byte lines), nothing left to run. */
 async function skipDoneBench(root: string, n: number, timeFile: string, log: (s: string) => void): Promise<string[]> {
   const dir = join(root, 'skip');
@@ -339,21 +376,26 @@ async function skipDoneBench(root: string, n: number, timeFile: string, log: (s:
     return { id, params: { symbol: 'BTCUSDT', threshold: 250, lookback, z }, sql_sha256: createHash('sha256').update(id).digest('hex') };
   }).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   writeFileSync(join(dir, 'units', `${unit}.json`), JSON.stringify({ v: 1, sweep: 'skipbench', unit, params: { symbol: 'BTCUSDT', threshold: 250 }, configs }));
+  // v2 records for the target the worker will compute (embedded, CLICKHOUSE_URL unset), so every one counts as done.
+  const target = embeddedTarget(join(dir, '.chdb'));
   const line = (c: (typeof configs)[number]) =>
     JSON.stringify({
-      v: 1,
+      v: 2,
       config: c.id,
       status: 'ok',
       sql_sha256: c.sql_sha256,
+      target,
+      setup: null,
       sweep: 'skipbench',
       unit,
       params: c.params,
+      shape: '0123456789abcdef',
       rows: [5, 20, 60].map((h) => ({ symbol: 'BTCUSDT', horizon: h, signals: '42', avg_fwd_return: 0.001234, hit_rate: 0.5476 })),
       rows_read: 525600,
       bytes_read: 8409600,
       elapsed_ms: 12.345,
       attempts: 1,
-      query_id: `skipbench:0a1b2c3d:${c.id}:1`,
+      query_id: `skipbench:${unit}:0a1b2c3d:${c.id.slice(unit.length + 2)}:1`,
       max_threads: 1,
       engine: 'http 18.16.1',
       host: 'bigblack',

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
 import { collect, type CollectReport } from '../remote/collect.js';
 import { formatTable } from '../term/table.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 interface CollectFlags {
   out?: string;
@@ -34,14 +34,14 @@ export function formatCollect(r: CollectReport): string {
   out.push(
     `configs ${t.configs}: ok ${t.ok}, skipped ${t.skipped}, error ${t.error}, missing ${t.missing} | duplicates ${t.duplicate} (latest kept), torn lines ${t.torn}, bad lines ${t.bad}, stale records ${t.stale}, unknown ${t.unknown + t.foreign}`,
   );
-  out.push(`units complete: ${r.unitsComplete}/${r.unitsTotal}`);
+  out.push(`units complete: ${r.units_complete}/${r.units_total}`);
   if (r.units.length > 0) {
     const rows = r.units.slice(0, 30).map((u) => [u.unit, u.ok, u.skipped, u.error, u.missing, u.duplicate, u.torn, u.bad]);
     out.push(formatTable(['unit', 'ok', 'skip', 'err', 'miss', 'dup', 'torn', 'bad'], rows));
     if (r.units.length > 30) out.push(`... and ${r.units.length - 30} more unit(s) (--json lists all)`);
     for (const u of r.units) {
       for (const n of u.notes.slice(0, 2)) out.push(`  ${u.unit}: ${n}`);
-      if (u.missingSample.length > 0 && u.missing > 0) out.push(`  ${u.unit}: missing ${u.missingSample.join(', ')}${u.missing > u.missingSample.length ? ', ...' : ''}`);
+      if (u.missing_sample.length > 0 && u.missing > 0) out.push(`  ${u.unit}: missing ${u.missing_sample.join(', ')}${u.missing > u.missing_sample.length ? ', ...' : ''}`);
     }
   }
   if (r.errors.length > 0) {

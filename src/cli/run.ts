@@ -1,14 +1,22 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
 import { createTerminal, termStreamOf, type TermWrite } from '../term/live.js';
 import { formatTable } from '../term/table.js';
-import type { CliIo } from './main.js';
+import { collectValues, positiveIntFlag, rerunFlag } from './flags.js';
+import type { CliIo } from './io.js';
 
 interface RunFlags {
+  out?: string;
   clickhouseUrl?: string;
   concurrency?: string;
+  jobs?: string;
+  pueue?: boolean;
+  detach?: boolean;
+  fresh?: boolean;
+  rerun?: string;
+  only: string[];
+  setup?: boolean;
   quiet?: boolean;
   json?: boolean;
 }
@@ -16,50 +24,63 @@ interface RunFlags {
 export function registerRun(program: Command, io: CliIo): void {
   program
     .command('run <spec>')
-    .description('everything on this machine: generate, run every unit, collect and validate (embedded ClickHouse when no server is given)')
+    .description('everything on this machine: generate, setup once, run every unit, validate and merge (embedded ClickHouse when no server is given)')
+    .option('--out <dir>', 'output directory (default: out/<name> under the current directory)')
     .option('--clickhouse-url <url>', 'a ClickHouse server (else env CLICKHOUSE_URL, else the spec, else embedded chDB)')
-    .option('--concurrency <n>', 'queries at once (default: the spec, 16)')
+    .option('--concurrency <n|auto>', "queries at once per unit, or 'auto' to seek the best (default: the spec, 16)")
+    .option('--jobs <n>', 'units at once in this process (default 1; max_threads is sized for all of them)')
+    .option('--pueue', 'queue the units in your own local pueue daemon instead (needs a server; sweep never starts the daemon)')
+    .option('--detach', 'with --pueue: on Ctrl-C, leave the queued units running')
+    .option('--fresh', 'move the current results aside (results/.previous/<time>/) and run every config again')
+    .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped, all')
+    .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
+    .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
     .option('--quiet', 'no progress and no notes: only the outcome (one line) and any errors')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
-      const concurrency = flags.concurrency === undefined ? undefined : parsePositive(flags.concurrency, '--concurrency');
+      const concurrency = flags.concurrency === undefined ? undefined : flags.concurrency === 'auto' ? ('auto' as const) : positiveIntFlag('--concurrency', flags.concurrency);
+      const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const isTTY = process.stderr.isTTY === true && !flags.quiet;
       // On a terminal, every line goes above the live progress line instead of through it.
       const term = isTTY ? createTerminal(termStreamOf(io.stderr, process.stderr), { hideCursor: true }) : undefined;
       const write: TermWrite = flags.quiet ? () => {} : (term?.write ?? io.stderr);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
-        if (stop.signal.aborted) return;
-        (term?.write ?? io.stderr)(`${term ? '' : '\n'}${sig}: finishing the running queries' records and stopping; run the same command again to resume\n`);
+        if (stop.signal.aborted) {
+          // A second signal: leave now; records already written are kept (appends are whole lines).
+          process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+        }
+        (term?.write ?? io.stderr)(`${term ? '' : '\n'}${sig}: stopping: no new queries, the running ones cancelled on the server, finished records kept; run the same command again to resume\n`);
         stop.abort(sig);
       };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+      for (const sig of signals) process.on(sig, onSignal);
       try {
         const summary = await runSweepLocally({
           specPath: spec,
+          ...(flags.out ? { outDir: flags.out } : {}),
           ...(flags.clickhouseUrl ? { clickhouseUrl: flags.clickhouseUrl } : {}),
           ...(concurrency !== undefined ? { concurrency } : {}),
+          ...(jobs !== undefined ? { jobs } : {}),
+          pueue: flags.pueue === true,
+          detach: flags.detach === true,
+          fresh: flags.fresh === true,
+          rerun: rerunFlag(flags.rerun),
+          only: flags.only,
+          setup: flags.setup === true,
           write,
           isTTY,
           stop: stop.signal,
         });
         term?.region.dispose();
         if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
-        else io.stderr(flags.quiet ? formatRunOutcome(summary) : formatRunSummary(summary));
+        else io.stdout(flags.quiet ? formatRunOutcome(summary) : formatRunSummary(summary));
         process.exitCode = exitCodeOfRun(summary);
       } finally {
         term?.region.dispose();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        for (const sig of signals) process.off(sig, onSignal);
       }
     });
-}
-
-function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError('USAGE', `${flag}: expected a positive integer, found ${JSON.stringify(value)}`);
-  return n;
 }
 
 /** A path as the user can type it from here: relative below the current directory, else absolute. */
@@ -69,7 +90,13 @@ function shown(path: string): string {
 }
 
 function stateOf(s: RunSweepSummary): string {
-  return s.interrupted ? `interrupted (${s.interrupted}): run again to resume` : s.complete ? 'complete' : 'INCOMPLETE';
+  return s.interrupted
+    ? s.detached
+      ? `interrupted (${s.interrupted}); the units keep running in pueue (--detach)`
+      : `interrupted (${s.interrupted}): run again to resume`
+    : s.complete
+      ? 'complete'
+      : 'INCOMPLETE';
 }
 
 /** --quiet: the outcome in one line, and the errors if any. */
@@ -82,10 +109,21 @@ export function formatRunOutcome(s: RunSweepSummary): string {
 export function formatRunSummary(s: RunSweepSummary): string {
   const lines: string[] = [''];
   lines.push(`sweep ${s.sweep}: ${stateOf(s)}`);
+  lines.push(`target: ${s.target}${s.mode === 'pueue' ? ' (units in your pueue daemon)' : s.jobs > 1 ? ` (${s.jobs} units at once)` : ''}`);
+  const r = s.rerun;
+  const reasons = [
+    r.target ? `${r.target} target changed` : '',
+    r.setup ? `${r.setup} setup changed` : '',
+    r.changed ? `${r.changed} SQL changed` : '',
+    r.error ? `${r.error} retrying errors` : '',
+    r.requested ? `${r.requested} asked for (--rerun)` : '',
+  ].filter(Boolean);
+  if (reasons.length > 0) lines.push(`run again: ${reasons.join(', ')}`);
+  for (const h of s.halted) lines.push(`halted: ${h.unit}: every config failed with ${h.code !== null ? `${h.code} ` : ''}${h.name} (the first ${h.configs}); fix the template, then run again`);
   lines.push(
     formatTable(
       ['configs', 'ok', 'skipped', 'error', 'missing', 'wall time', 'queries/s'],
-      [[s.configs, s.ok, s.skipped, s.error, s.missing, `${s.wall_s.toFixed(1)} s`, s.queries_per_s.toFixed(1)]],
+      [[s.configs, s.ok, s.skipped, s.error, s.missing, `${s.wall_s.toFixed(1)} s`, `${s.queries_per_s.toFixed(1)} (${s.ran} run now)`]],
     ),
   );
   if (s.slowest.length > 0) {
@@ -103,6 +141,7 @@ export function formatRunSummary(s: RunSweepSummary): string {
     `  rows (one line per result row):  ${shown(s.outputs.rows)}`,
     `  per-unit results:                ${shown(s.outputs.per_unit)}`,
     `  log:                             ${shown(s.outputs.log)}`,
+    `  worker logs (one per unit):      ${shown(s.outputs.logs)}`,
     '',
   );
   return lines.join('\n');

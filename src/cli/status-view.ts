@@ -55,7 +55,7 @@ function countsText(counts: Record<UnitCategory, number>, skip: UnitCategory[] =
 }
 
 export function headerLine(r: StatusReport): string {
-  const g = r.groupState;
+  const g = r.group_state;
   return `sweep ${r.sweep} | pueue group ${r.group}: ${g.exists ? `${g.status} (parallel ${g.parallel})` : 'not created yet'}`;
 }
 

@@ -3,7 +3,7 @@ import { UserError } from '../errors.js';
 import { loadSweepContext, type SweepContext } from '../remote/context.js';
 import { readStatus, type StatusReport } from '../remote/status.js';
 import { createLiveRegion, termStreamOf } from '../term/live.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 import { formatStatus, statusLines, summaryLine, type StatusLayout } from './status-view.js';
 
 export { formatStatus } from './status-view.js';
@@ -32,7 +32,7 @@ export function registerStatus(program: Command, io: CliIo): void {
       if (!Number.isFinite(interval) || interval < 0.2) {
         throw new UserError('FLAG_INVALID', `--interval: expected a number of seconds >= 0.2, found ${JSON.stringify(flags.interval)}`);
       }
-      const ctx = await loadSweepContext({ specPath: spec, outDir: flags.out, allowStale: true });
+      const ctx = await loadSweepContext({ specPath: spec, outDir: flags.out, allowStale: true, localFallback: true });
       const tty = process.stdout.isTTY === true && !flags.json && !flags.quiet;
       const layout: StatusLayout = { all: flags.all === true, color: tty && !process.env['NO_COLOR'] };
       let report = await readStatus(ctx);

@@ -28,6 +28,9 @@ import type { ChdbResult, Session } from 'chdb';
 import { EngineError, type Engine, type QueryOutcome, type Row, type RunOptions } from './engine.js';
 import { abortedError, timeoutError, toEngineError } from './errors.js';
 import { AbortFanout } from './abort-fanout.js';
+import { EXACT_OUTPUT_SETTINGS } from './output-settings.js';
+import { readJsonResult, type Column } from './result-json.js';
+import { returnsRows } from '../sql/format-clause.js';
 
 export interface EmbeddedEngineOptions {
   /** Data directory; created if missing, kept after close. */
@@ -41,8 +44,8 @@ const LOG_COMMENT_PREFIX = 'sweep:query_id=';
 const KILL_GRACE_MS = 2000;
 /** How long close() waits for native work still running (see close()). */
 const CLOSE_DRAIN_MS = 5000;
-/** Match the HTTP engine, where 18.16 and current servers quote 64-bit integers in JSON by default. */
-const CONNECTION_ARGS = ['--output_format_json_quote_64bit_integers=1'];
+/** Exact JSON output (output-settings.ts); chDB 26.x knows every one of them. */
+const CONNECTION_ARGS = Object.entries(EXACT_OUTPUT_SETTINGS).map(([name, value]) => `--${name}=${value}`);
 
 type Settings = Record<string, string | number>;
 type Chdb = typeof ChdbModule;
@@ -158,6 +161,7 @@ class EmbeddedEngine implements Engine {
       let rowsRead = 0;
       let bytesRead = 0;
       let rows: Row[] = [];
+      let columns: Column[] = [];
       for (let i = 0; i < n; i++) {
         const last = i === n - 1;
         const queryId = n === 1 ? opts.queryId : `${opts.queryId}.${i + 1}`;
@@ -165,17 +169,24 @@ class EmbeddedEngine implements Engine {
         if (call.stopped) throw call.stopped;
         const result = await this.runStatement(session, call, queryId, statements[i] ?? '', last ? 'JSON' : 'Null');
         const text = last ? result.text() : '';
+        if (last && text === '' && returnsRows(statements[i] ?? '')) {
+          throw new EngineError('Unexpected response: the last statement returns rows but the answer was empty, not the JSON asked for (does it set its own FORMAT?)', {
+            codeName: 'BAD_RESPONSE',
+            transient: false,
+          });
+        }
         if (text === '') {
           rowsRead += result.rowsRead;
           bytesRead += result.bytesRead;
           continue;
         }
-        const doc = JSON.parse(text) as { data?: Row[]; statistics?: { rows_read?: number; bytes_read?: number } };
-        rows = doc.data ?? [];
-        rowsRead += doc.statistics?.rows_read ?? result.rowsRead;
-        bytesRead += doc.statistics?.bytes_read ?? result.bytesRead;
+        const doc = readJsonResult(text);
+        rows = doc.rows;
+        columns = doc.columns;
+        rowsRead += doc.rowsRead ?? result.rowsRead;
+        bytesRead += doc.bytesRead ?? result.bytesRead;
       }
-      return { rows, rowsRead, bytesRead, elapsedMs: performance.now() - started };
+      return { rows, columns, rowsRead, bytesRead, elapsedMs: performance.now() - started };
     } catch (err) {
       if (call.stopped) {
         // The statement may still be running natively: never hand this session out again.

@@ -3,7 +3,10 @@
  * src/engine/ import a ClickHouse library (`@clickhouse/client`, `chdb`).
  */
 
+import type { Column } from './result-json.js';
+
 export type Row = Record<string, unknown>;
+export type { Column };
 
 export interface RunOptions {
   /** Unique per attempt, so a retry never collides with a query still dying on the server. */
@@ -16,8 +19,14 @@ export interface RunOptions {
 }
 
 export interface QueryOutcome {
-  /** Rows of the last statement. 64-bit integers may arrive as strings (JSON formats). */
+  /**
+   * Rows of the last statement, keys in column order, values in the one exact
+   * representation of result-json.ts (64-bit integers and decimals as strings,
+   * NaN/Inf as "nan"/"inf"/"-inf"), the same from every engine and version.
+   */
   rows: Row[];
+  /** The last statement's columns (JSON `meta`); empty when it returns no result set (DDL, INSERT). */
+  columns: Column[];
   rowsRead: number;
   bytesRead: number;
   /** Wall time of the whole config (all statements), sub-millisecond resolution. */

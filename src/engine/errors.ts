@@ -14,90 +14,7 @@
  * only the trailing newline the server appends is dropped.
  */
 import { EngineError } from './engine.js';
-
-/** ClickHouse error codes worth a name here (src/Common/ErrorCodes.cpp). Unknown codes get `CLICKHOUSE_ERROR_<n>`. */
-const ERROR_NAMES: ReadonlyMap<number, string> = new Map([
-  [1, 'UNSUPPORTED_METHOD'],
-  [2, 'UNSUPPORTED_PARAMETER'],
-  [3, 'UNEXPECTED_END_OF_FILE'],
-  [6, 'CANNOT_PARSE_TEXT'],
-  [8, 'THERE_IS_NO_COLUMN'],
-  [10, 'NOT_FOUND_COLUMN_IN_BLOCK'],
-  [16, 'NO_SUCH_COLUMN_IN_TABLE'],
-  [27, 'CANNOT_PARSE_INPUT_ASSERTION_FAILED'],
-  [32, 'ATTEMPT_TO_READ_AFTER_EOF'],
-  [33, 'CANNOT_READ_ALL_DATA'],
-  [34, 'TOO_MANY_ARGUMENTS_FOR_FUNCTION'],
-  [35, 'TOO_FEW_ARGUMENTS_FOR_FUNCTION'],
-  [36, 'BAD_ARGUMENTS'],
-  [38, 'CANNOT_PARSE_DATE'],
-  [41, 'CANNOT_PARSE_DATETIME'],
-  [42, 'NUMBER_OF_ARGUMENTS_DOESNT_MATCH'],
-  [43, 'ILLEGAL_TYPE_OF_ARGUMENT'],
-  [44, 'ILLEGAL_COLUMN'],
-  [46, 'UNKNOWN_FUNCTION'],
-  [47, 'UNKNOWN_IDENTIFIER'],
-  [48, 'NOT_IMPLEMENTED'],
-  [49, 'LOGICAL_ERROR'],
-  [50, 'UNKNOWN_TYPE'],
-  [53, 'TYPE_MISMATCH'],
-  [57, 'TABLE_ALREADY_EXISTS'],
-  [60, 'UNKNOWN_TABLE'],
-  [62, 'SYNTAX_ERROR'],
-  [63, 'UNKNOWN_AGGREGATE_FUNCTION'],
-  [69, 'ARGUMENT_OUT_OF_BOUND'],
-  [70, 'CANNOT_CONVERT_TYPE'],
-  [72, 'CANNOT_PARSE_NUMBER'],
-  [73, 'UNKNOWN_FORMAT'],
-  [76, 'CANNOT_OPEN_FILE'],
-  [81, 'UNKNOWN_DATABASE'],
-  [82, 'DATABASE_ALREADY_EXISTS'],
-  [107, 'FILE_DOESNT_EXIST'],
-  [113, 'THERE_IS_NO_SESSION'],
-  [115, 'UNKNOWN_SETTING'],
-  [117, 'INCORRECT_DATA'],
-  [158, 'TOO_MANY_ROWS'],
-  [159, 'TIMEOUT_EXCEEDED'],
-  [160, 'TOO_SLOW'],
-  [164, 'READONLY'],
-  [173, 'CANNOT_ALLOCATE_MEMORY'],
-  [184, 'ILLEGAL_AGGREGATION'],
-  [192, 'UNKNOWN_USER'],
-  [193, 'WRONG_PASSWORD'],
-  [194, 'REQUIRED_PASSWORD'],
-  [195, 'IP_ADDRESS_NOT_ALLOWED'],
-  [201, 'QUOTA_EXPIRED'],
-  [202, 'TOO_MANY_SIMULTANEOUS_QUERIES'],
-  [203, 'NO_FREE_CONNECTION'],
-  [209, 'SOCKET_TIMEOUT'],
-  [210, 'NETWORK_ERROR'],
-  [215, 'NOT_AN_AGGREGATE'],
-  [216, 'QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING'],
-  [236, 'ABORTED'],
-  [241, 'MEMORY_LIMIT_EXCEEDED'],
-  [242, 'TABLE_IS_READ_ONLY'],
-  [243, 'NOT_ENOUGH_SPACE'],
-  [252, 'TOO_MANY_PARTS'],
-  [279, 'ALL_CONNECTION_TRIES_FAILED'],
-  [290, 'LIMIT_EXCEEDED'],
-  [307, 'TOO_MANY_BYTES'],
-  [321, 'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE'],
-  [352, 'AMBIGUOUS_COLUMN_NAME'],
-  [372, 'SESSION_NOT_FOUND'],
-  [373, 'SESSION_IS_LOCKED'],
-  [386, 'NO_COMMON_TYPE'],
-  [394, 'QUERY_WAS_CANCELLED'],
-  [395, 'FUNCTION_THROW_IF_VALUE_IS_NON_ZERO'],
-  [396, 'TOO_MANY_ROWS_OR_BYTES'],
-  [407, 'DECIMAL_OVERFLOW'],
-  [439, 'CANNOT_SCHEDULE_TASK'],
-  [456, 'UNKNOWN_QUERY_PARAMETER'],
-  [457, 'BAD_QUERY_PARAMETER'],
-  [497, 'ACCESS_DENIED'],
-  [516, 'AUTHENTICATION_FAILED'],
-  [1000, 'POCO_EXCEPTION'],
-  [1001, 'STD_EXCEPTION'],
-]);
+import { ERROR_CODE_NAMES } from './error-codes.generated.js';
 
 /**
  * Codes where trying again later can succeed: overload (202, 203, 439), memory
@@ -106,7 +23,20 @@ const ERROR_NAMES: ReadonlyMap<number, string> = new Map([
  * of its statements (372; only possible with session_check, which only the http
  * engine's later statements send). Everything else with a code is the query's fault.
  */
-const TRANSIENT_CODES: ReadonlySet<number> = new Set([159, 173, 202, 203, 209, 210, 241, 252, 279, 372, 439]);
+const TRANSIENT_CODES: ReadonlySet<number> = new Set([159, 160, 173, 202, 203, 209, 210, 236, 241, 252, 279, 372, 394, 439, 745]);
+
+/**
+ * Codes that mean "the server is at its own limit, try again when it has room":
+ * the query was refused before it ran. 202 TOO_MANY_SIMULTANEOUS_QUERIES
+ * (max_concurrent_queries; current servers refuse at once, queue_max_wait_ms
+ * defaults to 0, where 18.16 waited 5 s) and 745 SERVER_OVERLOADED (24.x+).
+ * The worker treats them as back-pressure, never as a config's failure.
+ */
+const BUSY_CODES: ReadonlySet<number> = new Set([202, 745]);
+
+export function isBusyCode(code: number): boolean {
+  return BUSY_CODES.has(code);
+}
 
 /** Socket-level failures (Node's `err.code`) worth another attempt. */
 const TRANSIENT_NET_CODES: ReadonlySet<string> = new Set([
@@ -122,8 +52,9 @@ const TRANSIENT_NET_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/** ClickHouse's name for a code (error-codes.generated.ts); `CLICKHOUSE_ERROR_<n>` for one newer than that list. */
 export function clickHouseErrorName(code: number): string {
-  return ERROR_NAMES.get(code) ?? `CLICKHOUSE_ERROR_${code}`;
+  return ERROR_CODE_NAMES.get(code) ?? `CLICKHOUSE_ERROR_${code}`;
 }
 
 export function isTransientCode(code: number): boolean {
@@ -150,7 +81,7 @@ export function parseServerError(text: string): ServerError | undefined {
   const m = CODE_RE.exec(message);
   if (!m?.[1]) return undefined;
   const code = Number(m[1]);
-  const named = ERROR_NAMES.get(code) ?? NAME_RE.exec(message)?.[1];
+  const named = ERROR_CODE_NAMES.get(code) ?? NAME_RE.exec(message)?.[1];
   return { code, name: named ?? clickHouseErrorName(code), message };
 }
 
@@ -178,6 +109,9 @@ export function serverErrorToEngineError(e: ServerError): EngineError {
  * decides: 5xx, 408 and 429 are transient, other 4xx permanent.
  */
 export function httpErrorToEngineError(status: number, body: string, exceptionCodeHeader?: string): EngineError {
+  // Current servers may write the exception into a JSON output format instead of plain text.
+  const jsonException = /^\s*\{/.test(body) ? exceptionOfJson(body) : undefined;
+  if (jsonException !== undefined) body = jsonException;
   const parsed = parseServerError(body);
   if (parsed) return serverErrorToEngineError(parsed);
   const headerCode = exceptionCodeHeader ? Number(exceptionCodeHeader) : NaN;
@@ -191,6 +125,15 @@ export function httpErrorToEngineError(status: number, body: string, exceptionCo
   }
   const transient = status >= 500 || status === 408 || status === 429;
   return new EngineError(`HTTP ${status}: ${text}`, { codeName: `HTTP_${status}`, transient });
+}
+
+function exceptionOfJson(body: string): string | undefined {
+  try {
+    const doc = JSON.parse(body) as { exception?: unknown };
+    return typeof doc.exception === 'string' ? doc.exception : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function abortedError(what = 'query'): EngineError {
@@ -218,7 +161,7 @@ export function toEngineError(err: unknown): EngineError {
     const parsed = parseServerError(e.message);
     return new EngineError(parsed?.message ?? e.message.replace(/\s+$/, ''), {
       code: e.clickhouseCode,
-      codeName: ERROR_NAMES.get(e.clickhouseCode) ?? parsed?.name ?? clickHouseErrorName(e.clickhouseCode),
+      codeName: ERROR_CODE_NAMES.get(e.clickhouseCode) ?? parsed?.name ?? clickHouseErrorName(e.clickhouseCode),
       transient: isTransientCode(e.clickhouseCode),
     });
   }
@@ -231,7 +174,7 @@ export function toEngineError(err: unknown): EngineError {
     const code = Number(e.code);
     return new EngineError(e.message.replace(/\s+$/, ''), {
       code,
-      codeName: ERROR_NAMES.get(code) ?? e.type,
+      codeName: ERROR_CODE_NAMES.get(code) ?? e.type,
       transient: isTransientCode(code),
     });
   }

@@ -8,7 +8,8 @@ import type { Engine } from './engine.js';
 import { createEmbeddedEngine, type EmbeddedEngineOptions } from './embedded.js';
 import { createHttpEngine, type HttpEngineOptions } from './http.js';
 
-export type { Engine, QueryOutcome, Row, RunOptions } from './engine.js';
+export type { Column, Engine, QueryOutcome, Row, RunOptions } from './engine.js';
+export { embeddedTarget, httpTarget } from './target.js';
 export { EngineError } from './engine.js';
 export type { EmbeddedEngineOptions } from './embedded.js';
 export type { HttpEngineOptions } from './http.js';

@@ -20,13 +20,18 @@ import {
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
+import { splitStatements } from '../engine/split.js';
 import { UserError } from '../errors.js';
+import type { UnitIndex } from '../format/manifest.js';
+import { SETUP_SQL } from '../setup/setup.js';
+import { lineOf } from '../sql/lexer.js';
+import { ownFormatOfLastStatement } from '../sql/format-clause.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
 import { expandGrid, type Config, type Grid } from '../spec/grid.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { Spec } from '../spec/schema.js';
 import { TOOL_VERSION } from '../version.js';
-import type { UnitIndex } from './manifest-types.js';
+import { acquireSweepLock } from '../worker/lock.js';
 import { ManifestWriter } from './manifest-writer.js';
 import { openUnitWriter, type WriteCounts } from './unit-writer.js';
 import { compileTemplate, TemplateRenderer, unusedParams } from './template.js';
@@ -41,6 +46,8 @@ export interface GenerateOptions {
   withWorker?: boolean;
   /** The sweep as prepareSweep already validated it (sweep run), so it is not done twice. */
   prepared?: PreparedSweep;
+  /** The caller already holds the sweep dir's lock (sweep run); otherwise generate takes it. */
+  lockHeld?: boolean;
 }
 
 export interface GenerateSummary {
@@ -50,6 +57,8 @@ export interface GenerateSummary {
   unchanged: number;
   removed: number;
   out: string;
+  /** Things that will work but probably not as meant (printed on stderr). */
+  warnings: string[];
 }
 
 export const MARKER = '.sweep-generating';
@@ -60,7 +69,13 @@ export interface PreparedSweep {
   grid: Grid;
   renderer: TemplateRenderer;
   templateSha256: string;
+  /** The setup SQL's text, copied to <out>/setup.sql; undefined without `setup:`. */
+  setupText: string | undefined;
+  warnings: string[];
 }
+
+/** ClickHouse's default max_query_size (bytes of query text it parses), 256 KiB on 18.16 and current releases. */
+export const MAX_QUERY_SIZE_DEFAULT = 262_144;
 
 /** Everything that can fail on bad input, done before anything is written. */
 export async function prepareSweep(specPath: string, cwd: string): Promise<PreparedSweep> {
@@ -80,6 +95,13 @@ export async function prepareSweep(specPath: string, cwd: string): Promise<Prepa
   }
   const paramNames = Object.keys(spec.params);
   const tpl = compileTemplate(text, templateLabel, paramNames);
+  const own = ownFormatOfLastStatement(text);
+  if (own) {
+    throw new UserError(
+      'TEMPLATE_INVALID',
+      `${templateLabel}:${lineOf(text, own.offset)}: the last statement sets its own output format (FORMAT ${own.format}); expected none: sweep reads every result as JSON to keep its values exact (remove the FORMAT clause)`,
+    );
+  }
   const unused = unusedParams(tpl, paramNames);
   if (unused.length > 0) {
     throw new UserError(
@@ -87,13 +109,45 @@ export async function prepareSweep(specPath: string, cwd: string): Promise<Prepa
       `${templateLabel}: param ${unused.map((u) => JSON.stringify(u)).join(', ')} from ${specPath} is never used: expected a {${unused[0]}:Type} placeholder somewhere in the template, found none (a param that changes nothing would run the same SQL many times)`,
     );
   }
-  if (spec.setup !== undefined && !existsSync(resolve(loaded.dir, spec.setup))) {
-    throw new UserError('SPEC_INVALID', `${specPath}: setup: expected a readable SQL file, found no such file at ${resolve(loaded.dir, spec.setup)}`);
+  let setupText: string | undefined;
+  if (spec.setup !== undefined) {
+    const setupPath = resolve(loaded.dir, spec.setup);
+    if (!existsSync(setupPath)) throw new UserError('SPEC_INVALID', `${specPath}: setup: expected a readable SQL file, found no such file at ${setupPath}`);
+    setupText = readFileSync(setupPath, 'utf8');
+    // Split now, so an unterminated quote is reported before anything is written.
+    try {
+      splitStatements(setupText);
+    } catch (err) {
+      throw new UserError('SPEC_INVALID', `${relative(cwd, setupPath) || setupPath}: ${(err as Error).message}`);
+    }
   }
   const grid = expandGrid(spec, specPath);
   const renderer = new TemplateRenderer(tpl, templateLabel);
-  renderer.checkAll(spec.params, specPath);
-  return { loaded, grid, renderer, templateSha256: sha256(text) };
+  renderer.checkAll(spec.params, specPath, loaded.locate);
+  return { loaded, grid, renderer, templateSha256: sha256(text), setupText, warnings: gridWarnings(grid, specPath) };
+}
+
+/** The seeds' rule: pueue at unit level (hundreds of tasks), the queries inside a unit (thousands each). */
+function gridWarnings(grid: Grid, specPath: string): string[] {
+  const warnings: string[] = [];
+  const perUnit = grid.configCount / grid.units.length;
+  const oneEach = grid.unitNames.length === grid.paramNames.length && grid.units.length > 1;
+  if (oneEach || grid.units.length > 2000) {
+    warnings.push(
+      `${specPath}: unit: ${grid.units.length} units of ${perUnit < 10 ? perUnit.toFixed(perUnit < 2 ? 0 : 1) : Math.round(perUnit)} config(s) each${oneEach ? ' (it lists every param: one query per pueue task)' : ''}; ` +
+        `pueue is for units (hundreds of tasks), the worker for the queries inside one (thousands each): every task costs a pueue add and a state-file rewrite, ` +
+        `so list fewer params under unit: (e.g. ${grid.unitNames.slice(0, Math.max(1, grid.unitNames.length - 1)).join(', ')})`,
+    );
+  }
+  return warnings;
+}
+
+/** A warning when a config's SQL passes the server's default max_query_size: every config would fail with code 62. */
+function sizeWarning(bytes: number, config: string): string {
+  return (
+    `config ${config}: its SQL is ${(bytes / 1024).toFixed(0)} KiB, above ClickHouse's default max_query_size of 256 KiB: every such config fails with SYNTAX_ERROR (62) ` +
+    `unless the server's profile raises max_query_size (e.g. <max_query_size>${Math.ceil((bytes * 2) / 1024) * 1024}</max_query_size> in users.xml); or move the data into a table the template reads`
+  );
 }
 
 export function defaultOutDir(spec: Spec, cwd: string): string {
@@ -111,15 +165,21 @@ export async function generate(opts: GenerateOptions): Promise<GenerateSummary> 
     throw new UserError('BUNDLE_MISSING', `worker bundle not found at ${bundle}: run 'npm run build' first`);
   }
   if (opts.dryRun) return planOnly(prepared, out);
-  return await writeSweep(prepared, out, bundle);
+  // One writer per sweep dir: a second generate (or a run) waiting here would rewrite the tree under the first.
+  const lock = opts.lockHeld ? undefined : await acquireSweepLock(out, `sweep generate ${opts.specPath}`);
+  try {
+    return await writeSweep(prepared, out, bundle);
+  } finally {
+    await lock?.release();
+  }
 }
 
 /** Refuse to take over a directory that is neither empty nor a sweep output: we delete stale files in it. */
-function checkOutDir(out: string): void {
+export function checkOutDir(out: string): void {
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory()) throw new UserError('OUT_INVALID', `--out ${out}: expected a directory, found a file`);
   const entries = readdirSync(out);
-  const ours = new Set(['manifest.json', MARKER, 'sql', 'units', 'results', STAGING, 'spec.json', WORKER_BUNDLE]);
+  const ours = new Set(['manifest.json', MARKER, 'sql', 'units', 'results', STAGING, 'spec.json', WORKER_BUNDLE, SETUP_SQL, '.sweep', 'logs']);
   if (entries.length > 0 && !entries.includes('manifest.json') && !entries.includes(MARKER)) {
     const foreign = entries.filter((e) => !ours.has(e));
     if (foreign.length > 0) {
@@ -174,7 +234,15 @@ function planOnly(prepared: PreparedSweep, out: string): GenerateSummary {
     const unitId = entry.replace(/\.json$/, '');
     if (!liveUnits.has(unitId)) removed += readOldUnit(out, unitId, trusted)?.size ?? 0;
   }
-  return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out };
+  let biggest = { bytes: 0, config: '' };
+  for (const unit of grid.units) {
+    const c = unit.configs[0];
+    if (!c) continue;
+    const bytes = Buffer.byteLength(renderer.render(c.params));
+    if (bytes > biggest.bytes) biggest = { bytes, config: c.id };
+  }
+  const warnings = [...prepared.warnings, ...(biggest.bytes > MAX_QUERY_SIZE_DEFAULT ? [sizeWarning(biggest.bytes, biggest.config)] : [])];
+  return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out, warnings };
 }
 
 async function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undefined): Promise<GenerateSummary> {
@@ -191,6 +259,8 @@ async function writeSweep(prepared: PreparedSweep, out: string, bundle: string |
   mkdirSync(unitsRoot, { recursive: true });
 
   const counts = { written: 0, unchanged: 0, removed: 0 };
+  const warnings = [...prepared.warnings];
+  let biggest = { bytes: 0, config: '' };
   const manifest = new ManifestWriter(join(out, 'manifest.json'), {
     v: 1,
     name: loaded.spec.name,
@@ -213,6 +283,7 @@ async function writeSweep(prepared: PreparedSweep, out: string, bundle: string |
       liveUnits.add(unit.id);
       const files = unit.configs.map((c) => {
         const sql = renderer.render(c.params);
+        if (sql.length > biggest.bytes) biggest = { bytes: Buffer.byteLength(sql), config: c.id };
         return { id: c.id, sql, sha: sha256(sql) };
       });
       const before = readOldUnit(out, unit.id, trusted);
@@ -252,11 +323,15 @@ async function writeSweep(prepared: PreparedSweep, out: string, bundle: string |
   }
 
   writeIfChanged(join(out, 'spec.json'), `${JSON.stringify(loaded.spec, null, 2)}\n`);
+  // The setup SQL travels with the sweep: sweep run and submit-all run it from here, workers check it.
+  if (prepared.setupText !== undefined) writeIfChanged(join(out, SETUP_SQL), prepared.setupText);
+  else rmSync(join(out, SETUP_SQL), { force: true });
+  if (biggest.bytes > MAX_QUERY_SIZE_DEFAULT) warnings.push(sizeWarning(biggest.bytes, biggest.config));
   manifest.finish();
   if (bundle) writeIfChanged(join(out, WORKER_BUNDLE), readFileSync(bundle));
   rmSync(staging, { recursive: true, force: true });
   rmSync(join(out, MARKER), { force: true });
-  return { configs: grid.configCount, units: grid.units.length, ...counts, out };
+  return { configs: grid.configCount, units: grid.units.length, ...counts, out, warnings };
 }
 
 function writeIfChanged(path: string, data: string | Buffer, opts: { durable?: boolean } = {}): void {

@@ -18,7 +18,6 @@ for (const bits of [8, 16, 32, 64, 128, 256]) {
 }
 
 const IDENT_PART = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const INTEGER_TEXT = /^[-+]?[0-9]+$/;
 const FLOAT_TEXT = /^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$/;
 const DATE_TEXT = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
 const DATETIME_TEXT = /^([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})$/;
@@ -81,33 +80,70 @@ export function quoteString(text: string): string {
 }
 
 function renderInteger(value: ParamValue, type: string, [min, max]: [bigint, bigint]): string {
-  let n: bigint;
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new LiteralError(`expected an integer for ${type}, found ${value}`);
-    if (!Number.isSafeInteger(value)) throw new LiteralError(`expected an exact integer for ${type}, found ${value} (beyond 2^53: quote it as a string in the spec)`);
-    n = BigInt(value);
-  } else {
-    if (!INTEGER_TEXT.test(value.trim())) throw new LiteralError(`expected an integer for ${type}, found ${JSON.stringify(value)}`);
-    n = BigInt(value.trim());
-  }
-  if (n < min || n > max) throw new LiteralError(`expected ${type} in [${min}, ${max}], found ${n}`);
+  const n = exactInteger(value, type);
+  if (n < min || n > max) throw new LiteralError(`expected ${type} in [${min}, ${max}], found ${String(value)}${String(value) !== String(n) ? ` (= ${n})` : ''}`);
   // Parentheses keep `a - {x:Int32}` with x = -5 from reading as `a - -5` on any parser.
   return n < 0n ? `(${n})` : `${n}`;
 }
 
-function renderFloat(value: ParamValue, type: string): string {
-  let n: number;
-  if (typeof value === 'number') n = value;
-  else {
-    if (!FLOAT_TEXT.test(value.trim())) throw new LiteralError(`expected a number for ${type}, found ${JSON.stringify(value)}`);
-    n = Number(value.trim());
+/**
+ * The exact integer a value denotes: digits, `0x`/`0o`/`0b` (as YAML 1.2 reads
+ * them), or decimal notation that is a whole number (`1e3`, `2.50e1`). Never
+ * through a double, so 9007199254740993 stays itself.
+ */
+export function exactInteger(value: ParamValue, type: string): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new LiteralError(`expected an integer for ${type}, found ${value}`);
+    // The spec loader keeps any number that does not print back as written as its text; a number
+    // past 2^53 reaching here (from code, not a spec) may already be rounded: refuse it.
+    if (!Number.isSafeInteger(value)) throw new LiteralError(`expected an exact integer for ${type}, found ${value} (beyond 2^53: give it as a string)`);
+    return BigInt(value);
   }
+  const text = value.trim();
+  const sign = text.startsWith('-') ? -1n : 1n;
+  const body = text.replace(/^[-+]/, '');
+  if (/^[0-9]+$/.test(body)) return sign * BigInt(body);
+  if (/^0x[0-9a-fA-F]+$|^0o[0-7]+$|^0b[01]+$/.test(body)) return sign * BigInt(body);
+  const m = /^([0-9]*)(?:\.([0-9]*))?[eE]([-+]?[0-9]+)$|^([0-9]*)\.([0-9]*)$/.exec(body);
+  if (m) {
+    const intPart = m[1] ?? m[4] ?? '';
+    const frac = m[2] ?? m[5] ?? '';
+    const exp = Number(m[3] ?? '0');
+    if (intPart + frac !== '' && Math.abs(exp) <= 1000) {
+      let digits = (intPart + frac).replace(/^0+(?=[0-9])/, '');
+      let scale = frac.length - exp; // value = digits / 10^scale
+      if (scale <= 0) return sign * BigInt(digits) * 10n ** BigInt(-scale);
+      // Whole only if the last `scale` digits are zeros.
+      while (scale > 0 && digits.length > 1 && digits.endsWith('0')) {
+        digits = digits.slice(0, -1);
+        scale--;
+      }
+      if (scale === 0 || /^0+$/.test(digits)) return scale === 0 ? sign * BigInt(digits) : 0n;
+    }
+    throw new LiteralError(`expected an integer for ${type}, found ${JSON.stringify(value)} (not a whole number)`);
+  }
+  throw new LiteralError(`expected an integer for ${type}, found ${JSON.stringify(value)}`);
+}
+
+/**
+ * A Float literal: the number as written when it was written as one (`0.1`,
+ * `1e-3`, `2.50`: ClickHouse parses the text itself, so nothing is rounded on
+ * the way), with `.0` added to a bare integer so it stays a float literal.
+ */
+function renderFloat(value: ParamValue, type: string): string {
+  let text: string;
+  if (typeof value === 'number') text = Object.is(value, -0) ? '-0' : String(value);
+  else {
+    text = value.trim().replace(/^\+/, '');
+    if (!FLOAT_TEXT.test(text)) throw new LiteralError(`expected a number for ${type}, found ${JSON.stringify(value)}`);
+  }
+  const n = Number(text);
   if (!Number.isFinite(n)) throw new LiteralError(`expected a finite number for ${type}, found ${String(value)}`);
-  if (type === 'Float32' && Math.abs(n) > 3.4028234663852886e38) throw new LiteralError(`expected a Float32 in range, found ${n}`);
-  let text = String(n);
+  if (type === 'Float32' && Math.abs(n) > 3.4028234663852886e38) throw new LiteralError(`expected a Float32 in range, found ${String(value)}`);
   // 2 would be read as UInt8; 2.0 keeps the literal a Float64 as the placeholder declares.
   if (!/[.eE]/.test(text)) text += '.0';
-  return n < 0 || Object.is(n, -0) ? `(${Object.is(n, -0) ? '-0.0' : text})` : text;
+  text = text.replace(/^(-?)\./, '$10.').replace(/\.([eE]|$)/, '.0$1');
+  return text.startsWith('-') ? `(${text})` : text;
 }
 
 function renderIdentifier(value: ParamValue): string {

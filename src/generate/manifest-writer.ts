@@ -7,7 +7,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Manifest, ManifestConfig } from './manifest-types.js';
+import type { Manifest, ManifestConfig } from '../format/manifest.js';
 
 const FLUSH_BYTES = 1 << 20;
 

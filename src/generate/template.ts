@@ -22,6 +22,8 @@ export interface CompiledTemplate {
   slots: Slot[];
 }
 
+/** `{name}` without a type: ClickHouse's parameter syntax needs one, and guessing it would guess the quoting. */
+const UNTYPED = /\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}/g;
 const PLACEHOLDER = /\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([A-Za-z][A-Za-z0-9]*(?:\([0-9, ]*\))?)\s*\}/g;
 
 export function compileTemplate(text: string, file: string, paramNames: readonly string[]): CompiledTemplate {
@@ -35,6 +37,15 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
     if (seg.kind !== 'code') {
       pending += seg.text;
       continue;
+    }
+    UNTYPED.lastIndex = 0;
+    for (let m = UNTYPED.exec(seg.text); m; m = UNTYPED.exec(seg.text)) {
+      const name = m[1] as string;
+      if (!paramNames.includes(name)) continue;
+      throw new UserError(
+        'TEMPLATE_INVALID',
+        `${file}:${lineOf(text, seg.start + m.index)}: placeholder ${m[0]} has no type: expected {${name}:Type}, e.g. {${name}:String} (or UInt32, Float64, Date, Identifier, ...), found ${m[0]}`,
+      );
     }
     let last = 0;
     PLACEHOLDER.lastIndex = 0;
@@ -80,9 +91,29 @@ export class TemplateRenderer {
     private readonly file: string,
   ) {}
 
-  checkAll(params: Record<string, ParamValue[]>, label: string): void {
-    for (const slot of this.tpl.slots) {
-      for (const value of params[slot.name] ?? []) this.literal(slot, value, label);
+  /**
+   * Render every value of every param once, so a bad value is reported before
+   * anything is written (`locate` names its spec line). Two values of one param
+   * that render to the same literals everywhere (`1e3` and `1000` for a UInt32)
+   * would give two configs with one SQL: an error naming both.
+   */
+  checkAll(params: Record<string, ParamValue[]>, label: string, locate?: (path: Array<string | number>) => string): void {
+    for (const [name, values] of Object.entries(params)) {
+      const slots = this.tpl.slots.filter((s) => s.name === name);
+      if (slots.length === 0) continue;
+      const seen = new Map<string, number>();
+      values.forEach((value, i) => {
+        const where = locate ? locate(['params', name, i]) : label;
+        const key = slots.map((slot) => this.literal(slot, value, where)).join('\u0000');
+        const first = seen.get(key);
+        if (first !== undefined) {
+          throw new UserError(
+            'PARAM_INVALID',
+            `${where}: params.${name}[${i}]: value ${JSON.stringify(value)} is the same ${slots[0]?.type} as ${JSON.stringify(values[first])} (params.${name}[${first}]${locate ? ` at ${locate(['params', name, first])}` : ''}): both would run the same SQL; expected distinct values, remove one`,
+          );
+        }
+        seen.set(key, i);
+      });
     }
   }
 

@@ -12,8 +12,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { mergeResults, type MergeReport } from '../results/merge.js';
-import { loadSweepContext } from './context.js';
-import { RemoteError, type SyncSummary, type Transport } from './transport.js';
+import { RemoteError, type SyncSummary, type Transport } from '../transport/transport.js';
+import { acquireSweepLock } from '../worker/lock.js';
+import { loadSweepContext, type SweepContext } from './context.js';
 
 export interface CollectOptions {
   specPath: string;
@@ -37,7 +38,17 @@ export interface CollectReport extends MergeReport {
 
 export async function collect(opts: CollectOptions): Promise<CollectReport> {
   const log = opts.log ?? (() => undefined);
-  const ctx = await loadSweepContext({ specPath: opts.specPath, cwd: opts.cwd, outDir: opts.outDir, transport: opts.transport, allowStale: true });
+  const ctx = await loadSweepContext({ specPath: opts.specPath, cwd: opts.cwd, outDir: opts.outDir, transport: opts.transport, allowStale: true, localFallback: true });
+  // Writes results.ndjson and rows.ndjson: one writer per sweep dir at a time.
+  const lock = await acquireSweepLock(ctx.outDir, `sweep collect ${opts.specPath}`);
+  try {
+    return await collectLocked(ctx, opts, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function collectLocked(ctx: SweepContext, opts: CollectOptions, log: (line: string) => void): Promise<CollectReport> {
   const { transport } = ctx;
   const localResults = join(ctx.outDir, 'results');
   mkdirSync(localResults, { recursive: true });
@@ -62,8 +73,14 @@ export async function collect(opts: CollectOptions): Promise<CollectReport> {
   }
 
   const merged = await mergeResults({ sweep: ctx.name, outDir: ctx.outDir, units: ctx.units, resultsDir: localResults });
-  const { extraFiles, files } = merged;
-  if (extraFiles.length > 0) warnings.push(`${extraFiles.length} results file(s) for units not in the manifest (left out): ${extraFiles.slice(0, 3).join(', ')}${extraFiles.length > 3 ? ', ...' : ''}`);
+  const { extra_files, files } = merged;
+  if (extra_files.length > 0) warnings.push(`${extra_files.length} results file(s) for units not in the manifest (left out): ${extra_files.slice(0, 3).join(', ')}${extra_files.length > 3 ? ', ...' : ''}`);
+  if (merged.origins.length > 1) {
+    warnings.push(
+      `the records come from ${merged.origins.length} targets or setup generations (${merged.origins.map((o) => `${o.origin}: ${o.records}`).join('; ')}): a sweep's results must all come from one; ` +
+        `'sweep submit-all' runs the others again on the current target`,
+    );
+  }
   if (files.row_key_collisions > 0) warnings.push(`${files.row_key_collisions} row column(s) named like a param but with another value were written as row_<name> in rows.ndjson`);
   return {
     sweep: ctx.name,

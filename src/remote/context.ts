@@ -10,16 +10,19 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, posix, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
+import { httpTarget } from '../engine/target.js';
 import { UserError } from '../errors.js';
+import type { Origin } from '../host/remote-side.js';
+import { setupSqlOf, targetKey } from '../setup/setup.js';
+import type { Manifest, ManifestUnit } from '../format/manifest.js';
 import { defaultOutDir, MARKER } from '../generate/generate.js';
-import type { Manifest, ManifestUnit } from '../generate/manifest-types.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
 import type { RemoteSettings, Spec } from '../spec/schema.js';
+import { LocalTransport } from '../transport/local.js';
+import { SshTransport } from '../transport/ssh.js';
+import type { Transport } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
-import { LocalTransport } from './local.js';
-import { SshTransport } from './ssh.js';
-import type { Transport } from './transport.js';
 
 export interface SweepContext {
   loaded: LoadedSpec;
@@ -46,20 +49,27 @@ export interface ContextOptions {
   allowStale?: boolean;
   /** Use these remote settings instead of the spec's (`sweep run` through a local pueue daemon). */
   remote?: RemoteSettings;
+  /**
+   * A spec without `remote:` means this machine's own pueue daemon, with the
+   * output dir itself as the sweep dir (what `sweep run --pueue` queued):
+   * status, stop, logs and collect accept it; submit-all does not.
+   */
+  localFallback?: boolean;
 }
 
 export async function loadSweepContext(opts: ContextOptions): Promise<SweepContext> {
   const cwd = opts.cwd ?? process.cwd();
   const loaded = await loadSpec(opts.specPath, cwd);
   const { spec } = loaded;
-  const remote = opts.remote ?? spec.remote;
+  const outDir = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(spec, cwd);
+  const fallback = !opts.remote && !spec.remote && opts.localFallback === true;
+  const remote: RemoteSettings | undefined = opts.remote ?? spec.remote ?? (fallback ? { host: 'local', dir: dirname(outDir), parallel: 1 } : undefined);
   if (!remote) {
     throw new UserError(
       'SPEC_INVALID',
       `${opts.specPath}: remote: expected a mapping with at least host and dir (where the sweep runs), found nothing; 'sweep run' runs a sweep on this machine without it`,
     );
   }
-  const outDir = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(spec, cwd);
   const manifest = readManifestHead(outDir, opts.specPath);
   if (manifest.name !== spec.name) {
     throw new UserError('OUT_MISMATCH', `${outDir}: generated for sweep ${JSON.stringify(manifest.name)}, but ${opts.specPath} names ${JSON.stringify(spec.name)}; pass the right --out`);
@@ -84,7 +94,8 @@ export async function loadSweepContext(opts: ContextOptions): Promise<SweepConte
     name: spec.name,
     outDir,
     group: remote.group ?? `sweep-${spec.name}`,
-    sweepDir: posix.join(remote.dir, spec.name),
+    // `sweep run --pueue` queues the units of the output dir itself.
+    sweepDir: fallback || (opts.remote && remote.host === 'local' && basename(outDir) !== spec.name) ? outDir : posix.join(remote.dir, spec.name),
     units: manifest.units,
     configCount: manifest.units.reduce((n, u) => n + u.configs, 0),
     transport,
@@ -175,4 +186,70 @@ export function unitIndexSha(outDir: string, unit: string): string {
 
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+export interface ClickHouseTarget {
+  url: string;
+  /** Without credentials, for messages. */
+  display: string;
+}
+
+/**
+ * The URL the workers on the host use: env CLICKHOUSE_URL, else the spec's,
+ * else the one the last submission used (so `status` and `stop` of a
+ * `sweep run --pueue --clickhouse-url ...` find it). No password in it: it
+ * would land in pueue's state file.
+ */
+export function clickhouseTarget(ctx: Pick<SweepContext, 'spec' | 'loaded' | 'outDir'>, env: NodeJS.ProcessEnv, host: string): ClickHouseTarget {
+  const fromEnv = env['CLICKHOUSE_URL'];
+  const last = fromEnv || ctx.spec.clickhouse.url ? undefined : lastSubmission(ctx.outDir)?.clickhouse_url;
+  const url = fromEnv || ctx.spec.clickhouse.url || last;
+  const source = fromEnv ? 'CLICKHOUSE_URL' : ctx.spec.clickhouse.url ? 'clickhouse.url' : 'the last submission';
+  if (!url) {
+    throw new UserError(
+      'SPEC_INVALID',
+      `${ctx.loaded.path}: clickhouse.url: expected the ClickHouse HTTP URL as seen from ${host} (e.g. http://localhost:8123), found nothing; the remote worker needs a server (or set CLICKHOUSE_URL)`,
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UserError('SPEC_INVALID', `${source}: expected an http(s):// URL, found ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new UserError('SPEC_INVALID', `${source}: expected an http(s):// URL, found ${JSON.stringify(parsed.protocol)}`);
+  }
+  if (parsed.password) {
+    throw new UserError('SPEC_INVALID', `${source}: expected a URL without a password (it would be stored in pueue's state file on ${host}), found one; put the password in CLICKHOUSE_PASSWORD`);
+  }
+  const display = new URL(url);
+  display.username = '';
+  return { url, display: display.toString().replace(/\/$/, '') };
+}
+
+/** The last line of <out>/submissions.ndjson, when there is one. */
+export function lastSubmission(outDir: string): { clickhouse_url?: string; target?: string } | undefined {
+  try {
+    const lines = readFileSync(join(outDir, 'submissions.ndjson'), 'utf8').trim().split('\n');
+    return JSON.parse(lines[lines.length - 1] ?? '') as { clickhouse_url?: string; target?: string };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a record on the host must carry to count as done: the target as the
+ * worker there computes it (`remoteHostname` names a loopback server's
+ * machine), and the setup generation of the sweep's setup.sql.
+ */
+export function originOf(ctx: Pick<SweepContext, 'spec' | 'outDir' | 'sweepDir'>, url: string, remoteHostname: string, forceSetup = false): Origin {
+  const target = httpTarget(url, ctx.spec.clickhouse.database, remoteHostname);
+  const setup = setupSqlOf(ctx.outDir);
+  return {
+    target,
+    setupSha: setup?.sha256 ?? null,
+    setupRecordPath: posix.join(ctx.sweepDir, '.sweep', 'setup', `${targetKey(target)}.json`),
+    forceSetup,
+  };
 }

@@ -6,24 +6,13 @@
  * a failed one. Overall: progress, rate, ETA, and whether the sweep's tasks
  * are all finished (by label and group, never by pueue id).
  */
+import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from '../host/remote-script.js';
+import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from '../host/remote-side.js';
+import { afterLabel, currentTask, tasksByLabel, unitLabel } from '../pueue/labels.js';
+import { describeState, explainResult, isActive, isFailure, parseStatus, type StatusView, type TaskView } from '../pueue/status.js';
 import type { RemoteSettings } from '../spec/schema.js';
-import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
-import {
-  currentTask,
-  describeState,
-  explainResult,
-  isActive,
-  isFailure,
-  parseStatus,
-  tasksByLabel,
-  unitLabel,
-  afterLabel,
-  type StatusView,
-  type TaskView,
-} from './pueue.js';
-import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult } from './remote-script.js';
-import type { DetailsInput, DetailsOutput, InspectInput, InspectOutput, UnitProbe } from './remote-side.js';
-import { RemoteError, type Transport } from './transport.js';
+import { RemoteError, type Transport } from '../transport/transport.js';
+import { clickhouseTarget, loadSweepContext, originOf, unitIndexSha, type SweepContext } from './context.js';
 
 export interface StatusOptions {
   specPath: string;
@@ -34,6 +23,8 @@ export interface StatusOptions {
   transport?: Transport;
   /** Lines of log shown for a failed task (default 12). */
   logLines?: number;
+  /** Where CLICKHOUSE_URL comes from (default process.env): it names the target records must carry. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface TaskSummary {
@@ -70,7 +61,7 @@ export interface StatusReport {
   host: string;
   dir: string;
   group: string;
-  groupState: { exists: boolean; status: 'Running' | 'Paused' | 'Reset' | null; parallel: number | null };
+  group_state: { exists: boolean; status: 'Running' | 'Paused' | 'Reset' | null; parallel: number | null };
   submitted: boolean;
   units: UnitStatus[];
   after: Array<{ step: string; label: string; task: TaskSummary | null }>;
@@ -81,12 +72,12 @@ export interface StatusReport {
     skipped: number;
     error: number;
     remaining: number;
-    unitsComplete: number;
+    units_complete: number;
     running: number;
     queued: number;
     failed: number;
     killed: number;
-    noTask: number;
+    no_task: number;
   };
   /** Done (ok + skipped) / configs. */
   progress: number;
@@ -104,12 +95,20 @@ export interface StatusReport {
 }
 
 export async function sweepStatus(opts: StatusOptions): Promise<StatusReport> {
-  const ctx = await loadSweepContext({ specPath: opts.specPath, cwd: opts.cwd, outDir: opts.outDir, transport: opts.transport, remote: opts.remote, allowStale: true });
-  return readStatus(ctx, opts.logLines ?? 12);
+  const ctx = await loadSweepContext({
+    specPath: opts.specPath,
+    cwd: opts.cwd,
+    outDir: opts.outDir,
+    transport: opts.transport,
+    remote: opts.remote,
+    allowStale: true,
+    localFallback: true,
+  });
+  return readStatus(ctx, opts.logLines ?? 12, opts.env);
 }
 
 /** One refresh: one session. */
-export async function readStatus(ctx: SweepContext, logLines = 12): Promise<StatusReport> {
+export async function readStatus(ctx: SweepContext, logLines = 12, env: NodeJS.ProcessEnv = process.env): Promise<StatusReport> {
   const { transport } = ctx;
   const host = transport.host;
   const session = transport.openSession();
@@ -126,6 +125,7 @@ export async function readStatus(ctx: SweepContext, logLines = 12): Promise<Stat
       node: d.node.path,
       pueue: pueueRef,
       units: ctx.units.map((u) => ({ id: u.id, indexSha256: safeIndexSha(ctx, u.id) })),
+      origin: originOf(ctx, clickhouseTarget(ctx, env, host).url, d.hostname),
     };
     const inspected = parseNodeResult<InspectOutput>(host, 'status', await session.run(nodeStep('inspect', input), { step: 'status', timeoutMs: 60_000 + ctx.units.length * 50 }));
     if (!inspected.daemon.ok) {
@@ -134,35 +134,29 @@ export async function readStatus(ctx: SweepContext, logLines = 12): Promise<Stat
     const status = parseStatus(inspected.daemon.status);
     const report = buildReport(ctx, status, inspected);
 
-    // Second step of the same session: log tails of failures, counts for rates.
+    // Second step of the same session: log tails of failures (from the workers' own logs), rates of running units.
     const { units: byUnit, after: byAfter } = tasksByLabel(ctx.name, status.tasks);
-    const failedTasks = new Map<number, TaskSummary>();
-    const rates: DetailsInput['rates'] = [];
+    const failedTasks = new Map<number, { summary: TaskSummary; unit: string | null }>();
+    const running: string[] = [];
     // A task that never ran (DependencyFailed) has no log.
     const hasLog = (t: TaskView): boolean => isFailure(t) && t.result?.kind !== 'dependency-failed';
     for (const u of report.units) {
       const t = currentTask(byUnit.get(u.unit) ?? []);
-      if (t && hasLog(t) && u.task) failedTasks.set(t.id, u.task);
-      if (t && t.state === 'running' && t.start) rates.push({ unit: u.unit, since: t.start });
+      if (t && hasLog(t) && u.task) failedTasks.set(t.id, { summary: u.task, unit: u.unit });
+      if (t && t.state === 'running') running.push(u.unit);
     }
     for (const a of report.after) {
       const t = currentTask(byAfter.get(a.step) ?? []);
-      if (t && hasLog(t) && a.task) failedTasks.set(t.id, a.task);
+      if (t && hasLog(t) && a.task) failedTasks.set(t.id, { summary: a.task, unit: null });
     }
-    if (failedTasks.size > 0 || rates.length > 0) {
-      const det = parseNodeResult<DetailsOutput>(
-        host,
-        'status',
-        await session.run(nodeStep('details', { pueue: pueueRef, sweepDir: ctx.sweepDir, logIds: [...failedTasks.keys()], logLines, rates } satisfies DetailsInput), {
-          step: 'status',
-          timeoutMs: 60_000,
-        }),
-      );
-      for (const [id, summary] of failedTasks) {
+    if (failedTasks.size > 0 || running.length > 0) {
+      const input: DetailsInput = { pueue: pueueRef, sweepDir: ctx.sweepDir, failures: [...failedTasks].map(([id, f]) => ({ id, unit: f.unit })), logLines, running };
+      const det = parseNodeResult<DetailsOutput>(host, 'status', await session.run(nodeStep('details', input), { step: 'status', timeoutMs: 60_000 }));
+      for (const [id, f] of failedTasks) {
         const text = det.logs[String(id)];
-        if (text !== undefined) summary.log = text;
+        if (text !== undefined) f.summary.log = text;
       }
-      applyRates(report, det, inspected.now);
+      applyRates(report, det);
     }
     report.connections = transport.stats.connections;
     return report;
@@ -193,7 +187,7 @@ function summarize(t: TaskView | undefined): TaskSummary | null {
 export function buildReport(ctx: Pick<SweepContext, 'name' | 'group' | 'units' | 'sweepDir' | 'transport' | 'spec'>, status: StatusView, inspected: Pick<InspectOutput, 'units' | 'now' | 'dirExists'>): StatusReport {
   const { units: byUnit, after: byAfter } = tasksByLabel(ctx.name, status.tasks);
   const nowMs = Date.parse(inspected.now);
-  const totals: StatusReport['totals'] = { units: ctx.units.length, configs: 0, ok: 0, skipped: 0, error: 0, remaining: 0, unitsComplete: 0, running: 0, queued: 0, failed: 0, killed: 0, noTask: 0 };
+  const totals: StatusReport['totals'] = { units: ctx.units.length, configs: 0, ok: 0, skipped: 0, error: 0, remaining: 0, units_complete: 0, running: 0, queued: 0, failed: 0, killed: 0, no_task: 0 };
   const units: UnitStatus[] = [];
   for (const mu of ctx.units) {
     const t = currentTask(byUnit.get(mu.id) ?? []);
@@ -219,8 +213,8 @@ export function buildReport(ctx: Pick<SweepContext, 'name' | 'group' | 'units' |
     totals.skipped += us.skipped;
     totals.error += us.error;
     totals.remaining += us.remaining;
-    if (us.configs > 0 && us.ok + us.skipped === us.configs && us.index === 'same') totals.unitsComplete++;
-    if (!t) totals.noTask++;
+    if (us.configs > 0 && us.ok + us.skipped === us.configs && us.index === 'same') totals.units_complete++;
+    if (!t) totals.no_task++;
     else if (t.state === 'running') totals.running++;
     else if (t.state === 'queued' || t.state === 'paused' || t.state === 'stashed') totals.queued++;
     else if (t.result?.kind === 'killed') totals.killed++;
@@ -229,14 +223,14 @@ export function buildReport(ctx: Pick<SweepContext, 'name' | 'group' | 'units' |
   const after = ctx.spec.after.map((a) => ({ step: a.name, label: afterLabel(ctx.name, a.name), task: summarize(currentTask(byAfter.get(a.name) ?? [])) }));
   const ours = [...byUnit.values(), ...byAfter.values()].flat();
   const idle = !ours.some(isActive);
-  const complete = totals.unitsComplete === totals.units;
+  const complete = totals.units_complete === totals.units;
   const g = status.groups[ctx.group];
   const report: StatusReport = {
     sweep: ctx.name,
     host: ctx.transport.host,
     dir: ctx.sweepDir,
     group: ctx.group,
-    groupState: { exists: g !== undefined, status: g?.status ?? null, parallel: g?.parallel ?? null },
+    group_state: { exists: g !== undefined, status: g?.status ?? null, parallel: g?.parallel ?? null },
     submitted: inspected.dirExists,
     units,
     after,
@@ -254,16 +248,14 @@ export function buildReport(ctx: Pick<SweepContext, 'name' | 'group' | 'units' |
   return report;
 }
 
-function applyRates(report: StatusReport, det: DetailsOutput, now: string): void {
+/** Rates from each running unit's last progress line (queries per second over its last interval). */
+function applyRates(report: StatusReport, det: DetailsOutput): void {
   let total = 0;
   for (const u of report.units) {
     const r = det.rates[u.unit];
-    if (!r || u.task?.start === undefined) continue;
-    const elapsed = (Date.parse(now) - Date.parse(u.task.start)) / 1000;
-    if (elapsed > 0) {
-      u.rate = r.count / elapsed;
-      total += u.rate;
-    }
+    if (r === undefined) continue;
+    u.rate = r;
+    total += r;
   }
   if (total > 0) {
     report.rate = total;
@@ -278,7 +270,7 @@ function notesFor(r: StatusReport): string[] {
     notes.push(`not submitted: ${r.dir} does not exist on ${r.host}; run 'sweep submit-all' first`);
     return notes;
   }
-  if (r.groupState.status === 'Paused') {
+  if (r.group_state.status === 'Paused') {
     const waiting = t.queued > 0 ? ` with ${t.queued} unit(s) waiting` : '';
     notes.push(
       `pueue group ${r.group} is PAUSED${waiting}: nothing in it will start.` +
@@ -292,7 +284,7 @@ function notesFor(r: StatusReport): string[] {
   for (const a of r.after) {
     if (a.task?.failed) notes.push(`after step ${a.step}: ${a.task.state}${a.task.explain ? ` (${a.task.explain})` : ''}`);
   }
-  if (t.noTask > 0 && r.idle && !r.complete) notes.push(`${t.noTask} unit(s) have no pueue task; run 'sweep submit-all' to queue them`);
+  if (t.no_task > 0 && r.idle && !r.complete) notes.push(`${t.no_task} unit(s) have no pueue task; run 'sweep submit-all' to queue them`);
   const differs = r.units.filter((u) => u.index === 'differs').length;
   if (differs > 0) notes.push(`${differs} unit(s) on the host differ from the local output (regenerated since the last submission); 'sweep submit-all' ships and reruns what changed`);
   if (r.idle && r.complete) notes.push('complete: every config has an ok or skipped record; run \'sweep collect\' to bring the results back');

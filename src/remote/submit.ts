@@ -26,21 +26,9 @@ import { join, posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { WORKER_BUNDLE, workerBundlePath } from '../generate/worker-bundle.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
-import { TOOL_VERSION } from '../version.js';
-import { loadSweepContext, unitIndexSha, type SweepContext } from './context.js';
+import { discoveryStep, MIN_NODE_MAJOR, nodeStep, parseDiscovery, parseNodeResult, remoteModules, type Discovery } from '../host/remote-script.js';
 import {
-  afterLabel,
-  currentTask,
-  describeState,
-  isActive,
-  parseStatus,
-  tasksByLabel,
-  unitLabel,
-  type StatusView,
-  type TaskView,
-} from './pueue.js';
-import { discoveryStep, MIN_NODE_MAJOR, nodeStep, parseDiscovery, parseNodeResult, remoteModules, type Discovery } from './remote-script.js';
-import {
+  type Origin,
   isComplete,
   PASSWORD_FILE,
   PRIVATE_DIR,
@@ -51,9 +39,18 @@ import {
   type QueueInput,
   type QueueOutput,
   type UnitProbe,
-} from './remote-side.js';
-import { shJoin, shQuote } from './shell-quote.js';
-import { RemoteError, type RemoteSession, type SyncSummary, type Transport } from './transport.js';
+} from '../host/remote-side.js';
+import { afterLabel, currentTask, tasksByLabel, unitLabel } from '../pueue/labels.js';
+import { describeState, isActive, parseStatus, type StatusView, type TaskView } from '../pueue/status.js';
+import { shJoin, shQuote } from '../transport/shell-quote.js';
+import { RemoteError, tail, type RemoteSession, type SyncSummary, type Transport } from '../transport/transport.js';
+import { TOOL_VERSION } from '../version.js';
+import type { UnitIndex } from '../format/manifest.js';
+import type { SetupOutcome } from '../setup/setup.js';
+import { acquireSweepLock } from '../worker/lock.js';
+import { isSelected, parseOnly, type ConfigSelection } from '../worker/select.js';
+import type { RerunMode } from '../worker/todo.js';
+import { clickhouseTarget, loadSweepContext, originOf, unitIndexSha, type SweepContext } from './context.js';
 
 export interface SubmitOptions {
   specPath: string;
@@ -67,12 +64,23 @@ export interface SubmitOptions {
   transport?: Transport;
   /** Progress, one human line at a time (stderr). */
   log?: (line: string) => void;
+  /** --fresh: move the host's results aside and run every config again. */
+  fresh?: boolean;
+  /** --rerun: what runs again besides configs without a current record. */
+  rerun?: RerunMode;
+  /** --only values: only units with matching configs are queued, and their workers run only those. */
+  only?: readonly string[];
+  /** --setup: run the setup again on the host's server even though it is current. */
+  setup?: boolean;
+  /** The caller (sweep run --pueue) holds the sweep dir's lock already. */
+  lockHeld?: boolean;
 }
 
 export type UnitPlan =
   | { unit: string; action: 'queue'; reason: string; probe: UnitProbe; previous?: string }
   | { unit: string; action: 'active'; state: string }
-  | { unit: string; action: 'complete'; probe: UnitProbe };
+  | { unit: string; action: 'complete'; probe: UnitProbe }
+  | { unit: string; action: 'not-selected' };
 
 export interface SubmitReport {
   sweep: string;
@@ -81,39 +89,46 @@ export interface SubmitReport {
   host: string;
   dir: string;
   group: string;
-  dryRun: boolean;
+  dry_run: boolean;
+  /** Where the workers' records will say they ran (src/engine/target.ts). */
+  target: string;
   preflight: {
     node: { path: string; version: string };
     pueue: { path: string; version: string };
     clickhouse: { url: string; version: string };
     /** null when memory_max is not set. */
-    memoryCap: { memoryMax: string; enforced: boolean; message: string } | null;
-    stateFile: { path: string | null; bytes: number | null };
+    memory_cap: { memory_max: string; enforced: boolean; message: string } | null;
+    state_file: { path: string | null; bytes: number | null };
     password: 'sent' | 'stored-earlier' | 'none';
   };
+  /** The setup on the host's server: `none` (no setup), `current` (ran with this SQL), `run` (runs / would run, and why). */
+  setup: { action: 'none' | 'current' | 'run'; reason: string; statements: number; elapsed_ms: number | null };
   plan: {
     queue: Array<{ unit: string; reason: string; previous?: string }>;
     active: Array<{ unit: string; state: string }>;
     complete: string[];
+    not_selected: number;
     /** Finished tasks of this sweep removed before queueing. */
     remove: number;
-    after: Array<{ step: string; replace: number; waitFor: number }>;
-    resumeGroup: boolean;
+    after: Array<{ step: string; replace: number; wait_for: number }>;
+    resume_group: boolean;
   };
+  /** With --fresh: where the host's results went. */
+  moved_aside: string | null;
   sync: SyncSummary | null;
   queued: Array<{ unit: string; label: string; id: number }>;
   failed: Array<{ unit: string; label: string; message: string }>;
   /** Units found complete after the sync (their index changed; checked again before queueing). */
-  completeAfterSync: string[];
+  complete_after_sync: string[];
   after: Array<{ step: string; label: string; id?: number; message?: string }>;
   /** Finished tasks of this sweep actually removed. */
   removed: number;
-  groupResumed: boolean;
+  group_resumed: boolean;
   warnings: string[];
   /** The local record of this submission (`<out>/submissions.ndjson`). */
   record: string | null;
   connections: number;
-  timings: { total_ms: number; preflight_ms: number; sync_ms: number; queue_ms: number; add_ms: number[] };
+  timings: { total_ms: number; preflight_ms: number; setup_ms: number; sync_ms: number; queue_ms: number; add_ms: number[] };
 }
 
 const STATE_WARN_BYTES = 50 * 1024 * 1024;
@@ -133,188 +148,275 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
   if (password !== undefined && /[\n\0]/.test(password)) {
     throw new UserError('PASSWORD_INVALID', 'CLICKHOUSE_PASSWORD: expected a single line, found a newline or NUL byte');
   }
-  const bundleNote = checkWorkerBundle(ctx.outDir, dryRun);
-  if (bundleNote) warnings.push(bundleNote);
-  const indexShas = new Map(ctx.units.map((u) => [u.id, unitIndexSha(ctx.outDir, u.id)]));
-
-  const session = transport.openSession();
+  const rerun = opts.rerun ?? 'errors';
+  const selection = parseOnly(opts.only ?? [], Object.keys(ctx.spec.params));
+  const selectedUnits = selection ? unitsWithSelected(ctx, selection) : undefined;
+  // A dry run writes nothing here: it needs no lock. Everything else is one writer at a time.
+  const lock = dryRun || opts.lockHeld ? undefined : await acquireSweepLock(ctx.outDir, `sweep submit-all ${opts.specPath}`);
   try {
-    // ---- preflight + audit
-    log(`connecting to ${host} ...`);
-    const found = await discover(session, host);
-    const node = found.node;
-    const pueueBin = found.pueue;
-    const pueueRef = { bin: pueueBin.path, config: ctx.remote.pueue_config ?? null };
-    const inspectInput: InspectInput = {
-      sweep: ctx.name,
-      group: ctx.group,
-      sweepDir: ctx.sweepDir,
-      node: node.path,
-      pueue: pueueRef,
-      units: ctx.units.map((u) => ({ id: u.id, indexSha256: indexShas.get(u.id) as string })),
-      clickhouse: { url: ch.url, user: ctx.spec.clickhouse.user, database: ctx.spec.clickhouse.database },
-      ...(ctx.remote.memory_max ? { memoryMax: ctx.remote.memory_max } : {}),
-    };
-    const inspected = parseNodeResult<InspectOutput>(
-      host,
-      'preflight',
-      await session.run(nodeStep('inspect', inspectInput, password !== undefined ? { SWEEP_CLICKHOUSE_PASSWORD: password } : {}), {
-        step: 'preflight',
-        timeoutMs: 60_000 + ctx.units.length * 50,
-      }),
-    );
-    const status = checkPreflight(inspected, { host, found, pueueConfig: pueueRef.config, chUrl: ch.display });
-    const chVersion = inspected.clickhouse?.ok ? inspected.clickhouse.version : '?';
-    log(`preflight ok: node ${node.version} (${node.path}), pueue ${pueueBin.version} (${pueueBin.path}), ClickHouse ${chVersion} at ${ch.display}`);
+    const bundleNote = checkWorkerBundle(ctx.outDir, dryRun);
+    if (bundleNote) warnings.push(bundleNote);
+    const indexShas = new Map(ctx.units.map((u) => [u.id, unitIndexSha(ctx.outDir, u.id)]));
 
-    let memoryCap: SubmitReport['preflight']['memoryCap'] = null;
-    if (ctx.remote.memory_max) {
-      const enforced = inspected.systemd?.ok === true;
-      memoryCap = { memoryMax: ctx.remote.memory_max, enforced, message: inspected.systemd?.message ?? '' };
-      if (!enforced) {
-        warnings.push(
-          `remote.memory_max ${ctx.remote.memory_max} is NOT enforced on ${host}: a trial 'systemd-run --user --scope' failed (${inspected.systemd?.message ?? 'unknown'}); units run without a memory cap`,
-        );
+    const session = transport.openSession();
+    try {
+      // ---- preflight + audit
+      log(`connecting to ${host} ...`);
+      const found = await discover(session, host);
+      const node = found.node;
+      const pueueBin = found.pueue;
+      const pueueRef = { bin: pueueBin.path, config: ctx.remote.pueue_config ?? null };
+      const origin = originOf(ctx, ch.url, found.raw.hostname, opts.setup === true);
+      const inspectInput: InspectInput = {
+        sweep: ctx.name,
+        group: ctx.group,
+        sweepDir: ctx.sweepDir,
+        node: node.path,
+        pueue: pueueRef,
+        units: ctx.units.map((u) => ({ id: u.id, indexSha256: indexShas.get(u.id) as string })),
+        origin,
+        clickhouse: { url: ch.url, user: ctx.spec.clickhouse.user, database: ctx.spec.clickhouse.database },
+        ...(ctx.remote.memory_max ? { memoryMax: ctx.remote.memory_max } : {}),
+      };
+      const inspected = parseNodeResult<InspectOutput>(
+        host,
+        'preflight',
+        await session.run(nodeStep('inspect', inspectInput, password !== undefined ? { SWEEP_CLICKHOUSE_PASSWORD: password } : {}), {
+          step: 'preflight',
+          timeoutMs: 60_000 + ctx.units.length * 50,
+        }),
+      );
+      const status = checkPreflight(inspected, { host, found, pueueConfig: pueueRef.config, chUrl: ch.display });
+      const chVersion = inspected.clickhouse?.ok ? inspected.clickhouse.version : '?';
+      log(`preflight ok: node ${node.version} (${node.path}), pueue ${pueueBin.version} (${pueueBin.path}), ClickHouse ${chVersion} at ${ch.display}`);
+
+      let memoryCap: SubmitReport['preflight']['memory_cap'] = null;
+      if (ctx.remote.memory_max) {
+        const enforced = inspected.systemd?.ok === true;
+        memoryCap = { memory_max: ctx.remote.memory_max, enforced, message: inspected.systemd?.message ?? '' };
+        if (!enforced) {
+          warnings.push(
+            `remote.memory_max ${ctx.remote.memory_max} is NOT enforced on ${host}: a trial 'systemd-run --user --scope' failed (${inspected.systemd?.message ?? 'unknown'}); units run without a memory cap`,
+          );
+        }
       }
+      const stateBytes = inspected.stateFile.path !== null ? inspected.stateFile.bytes : null;
+      const stateWarning = stateFileWarning(inspected.stateFile);
+      if (stateWarning) warnings.push(stateWarning);
+
+      const plan = planSubmission(ctx, status, inspected, { rerun, fresh: opts.fresh === true, selectedUnits });
+      for (const a of plan.active) if (a.state === 'Stashed') warnings.push(`unit ${a.unit} has a stashed task: it runs only after 'pueue enqueue' (left as it is)`);
+      if (plan.foreignInGroup > 0) {
+        warnings.push(`pueue group ${ctx.group} also holds ${plan.foreignInGroup} task(s) that are not this sweep's: give each sweep its own group (remote.group)`);
+      }
+      const setup = setupDecision(origin, inspected.setup);
+      // Setup rebuilds the data units read, --fresh moves their results: never under a queued or running unit.
+      const busy = [...new Set([...plan.active.map((a) => a.unit), ...inspected.liveUnits])].sort();
+      const why = setup.action === 'run' ? `setup must run (${setup.reason})` : opts.fresh ? '--fresh moves the results aside' : undefined;
+      if (why && busy.length > 0) {
+        const message = `${why}, but ${busy.length} unit(s) of this sweep are queued or running on ${host}: ${busy.slice(0, 5).join(', ')}${busy.length > 5 ? ', ...' : ''}; wait for them or 'sweep stop ${opts.specPath}' first`;
+        if (!dryRun) throw new UserError('SWEEP_ACTIVE', message);
+        warnings.push(`a real submission would refuse: ${message}`);
+      }
+      const passwordMode = password !== undefined ? 'sent' : inspected.passwordFile ? 'stored-earlier' : 'none';
+      const report: SubmitReport = {
+        sweep: ctx.name,
+        spec: opts.specPath,
+        host,
+        dir: ctx.sweepDir,
+        group: ctx.group,
+        dry_run: dryRun,
+        target: origin.target,
+        preflight: {
+          node,
+          pueue: pueueBin,
+          clickhouse: { url: ch.display, version: chVersion },
+          memory_cap: memoryCap,
+          state_file: { path: inspected.stateFile.path, bytes: stateBytes },
+          password: passwordMode,
+        },
+        setup: { action: setup.action, reason: setup.reason, statements: 0, elapsed_ms: null },
+        plan: {
+          queue: plan.units.flatMap((u) => (u.action === 'queue' ? [{ unit: u.unit, reason: u.reason, ...(u.previous ? { previous: u.previous } : {}) }] : [])),
+          active: plan.active,
+          complete: plan.units.flatMap((u) => (u.action === 'complete' ? [u.unit] : [])),
+          not_selected: plan.units.filter((u) => u.action === 'not-selected').length,
+          remove: plan.removeIds.length,
+          after: plan.after.map((a) => ({ step: a.step, replace: a.replaceIds.length, wait_for: a.waitIds.length })),
+          resume_group: plan.resumeGroup,
+        },
+        moved_aside: null,
+        sync: null,
+        queued: [],
+        failed: [],
+        complete_after_sync: [],
+        after: [],
+        removed: 0,
+        group_resumed: false,
+        warnings,
+        record: null,
+        connections: 0,
+        timings: { total_ms: 0, preflight_ms: round(performance.now() - t0), setup_ms: 0, sync_ms: 0, queue_ms: 0, add_ms: [] },
+      };
+      log(
+        `audit: ${report.plan.queue.length} unit(s) to queue, ${plan.active.length} already queued or running, ${report.plan.complete.length} complete` +
+          (plan.removeIds.length > 0 ? `; ${plan.removeIds.length} finished task(s) of this sweep to remove` : '') +
+          (setup.action === 'run' ? `; setup ${dryRun ? 'would run' : 'runs'} (${setup.reason})` : ''),
+      );
+      if (dryRun) return finish(report, transport, t0);
+
+      // ---- prepare
+      const withSystemd = memoryCap?.enforced === true;
+      const prepareInput: PrepareInput = {
+        sweepDir: ctx.sweepDir,
+        group: ctx.group,
+        pueue: pueueRef,
+        removeIds: plan.removeIds,
+        files: helperFiles(ctx),
+        writePassword: password !== undefined,
+        fresh: opts.fresh === true,
+      };
+      const prepared = parseNodeResult<PrepareOutput>(
+        host,
+        'prepare',
+        await session.run(nodeStep('prepare', prepareInput, password !== undefined ? { SWEEP_CLICKHOUSE_PASSWORD: password } : {}), {
+          step: 'prepare',
+          timeoutMs: 120_000,
+        }),
+      );
+      if (prepared.removeError) warnings.push(`could not remove this sweep's finished tasks (${prepared.removeError}); continuing`);
+      report.removed = prepared.removed;
+      report.moved_aside = prepared.movedAside?.dir ?? null;
+      if (prepared.movedAside) log(`--fresh: ${prepared.movedAside.entries} result file(s) moved aside to ${host}:${prepared.movedAside.dir}`);
+
+      // ---- rsync (the session stays open meanwhile)
+      const s0 = performance.now();
+      log(`rsync ${ctx.outDir}/ -> ${host}:${ctx.sweepDir}/ ...`);
+      report.sync = await transport.push(ctx.outDir, ctx.sweepDir, { step: 'rsync', timeoutMs: 60 * 60_000, filters: PUSH_FILTERS, delete: true });
+      report.timings.sync_ms = round(performance.now() - s0);
+      warnings.push(...report.sync.warnings);
+      log(`rsync: ${report.sync.files} file(s) sent, ${report.sync.bytes} bytes, ${Math.round(report.sync.ms)} ms`);
+
+      // ---- setup, on the host's server, from the host, before anything is queued
+      if (setup.action === 'run') {
+        const st0 = performance.now();
+        log(`setup: running ${ctx.spec.setup ?? 'setup.sql'} on ${ch.display} from ${host} (${setup.reason}) ...`);
+        const outcome = await runSetupOnHost(session, host, { sweepDir: ctx.sweepDir, url: ch.url, force: opts.setup === true });
+        report.setup = { action: outcome.action, reason: outcome.reason, statements: outcome.statements, elapsed_ms: outcome.elapsed_ms };
+        report.timings.setup_ms = round(performance.now() - st0);
+        log(`setup: ${outcome.statements} statement(s) in ${(outcome.elapsed_ms / 1000).toFixed(1)} s`);
+      }
+
+      // ---- queue
+      const q0 = performance.now();
+      const workerFlags = [...(rerun !== 'errors' ? ['--rerun', rerun] : []), ...(selection ? selection.flags.flatMap((f) => ['--only', f]) : [])];
+      const queueInput: QueueInput = {
+        sweepDir: ctx.sweepDir,
+        group: ctx.group,
+        parallel: ctx.remote.parallel,
+        groupExists: status.groups[ctx.group] !== undefined,
+        startGroup: plan.resumeGroup,
+        node: node.path,
+        pueue: pueueRef,
+        withSystemd,
+        origin: { ...origin, forceSetup: false },
+        units: plan.units.flatMap((u) =>
+          u.action === 'queue'
+            ? [
+                {
+                  unit: u.unit,
+                  label: unitLabel(ctx.name, u.unit),
+                  command: unitCommand({ node: node.path, sweepDir: ctx.sweepDir, unit: u.unit, url: ch.url, memoryMax: withSystemd ? ctx.remote.memory_max : undefined, flags: workerFlags }),
+                  // The audit could not judge a unit whose index on the host was missing or old: judge it again after
+                  // the rsync, unless there is nothing to judge (no results file yet: the first submission), or the
+                  // user asked for more than the done-rule (--rerun, --fresh, --only).
+                  recheckIndexSha:
+                    u.probe.index === 'same' || (u.probe.index === 'missing' && u.probe.bytes === 0) || workerFlags.length > 0 || opts.fresh ? null : (indexShas.get(u.unit) as string),
+                },
+              ]
+            : [],
+        ),
+        after: plan.after.map((a) => ({
+          step: a.step,
+          label: afterLabel(ctx.name, a.step),
+          command: afterCommand({ node: node.path, sweepDir: ctx.sweepDir, step: a.step, url: ch.url, user: ctx.spec.clickhouse.user, database: ctx.spec.clickhouse.database, timeoutS: ctx.spec.worker.query_timeout_s }),
+          replaceIds: a.replaceIds,
+          waitIds: a.waitIds,
+        })),
+        forceAfter: plan.forceAfter,
+      };
+      log(`queueing ${queueInput.units.length} unit(s) in pueue group ${ctx.group} ...`);
+      const queued = parseNodeResult<QueueOutput>(
+        host,
+        'queue',
+        await session.run(nodeStep('queue', queueInput), { step: 'queue', timeoutMs: 60_000 + queueInput.units.length * 5_000 }),
+      );
+      report.timings.queue_ms = round(performance.now() - q0);
+      report.timings.add_ms = queued.addMs.map(round);
+      if (queued.group.error) throw new RemoteError(host, 'queue', `could not create or size pueue group ${ctx.group}: ${queued.group.error}`);
+      report.queued = queued.added;
+      report.failed = queued.failed;
+      report.complete_after_sync = queued.complete;
+      report.after = queued.after;
+      report.group_resumed = queued.started;
+      report.record = writeRecord(ctx, report, ch.url);
+      return finish(report, transport, t0);
+    } finally {
+      await session.close();
     }
-    const stateBytes = inspected.stateFile.path !== null ? inspected.stateFile.bytes : null;
-    const stateWarning = stateFileWarning(inspected.stateFile);
-    if (stateWarning) warnings.push(stateWarning);
-
-    const plan = planSubmission(ctx, status, inspected);
-    for (const a of plan.active) if (a.state === 'Stashed') warnings.push(`unit ${a.unit} has a stashed task: it runs only after 'pueue enqueue' (left as it is)`);
-    if (plan.foreignInGroup > 0) {
-      warnings.push(`pueue group ${ctx.group} also holds ${plan.foreignInGroup} task(s) that are not this sweep's: give each sweep its own group (remote.group)`);
-    }
-    const passwordMode = password !== undefined ? 'sent' : inspected.passwordFile ? 'stored-earlier' : 'none';
-    const report: SubmitReport = {
-      sweep: ctx.name,
-      spec: opts.specPath,
-      host,
-      dir: ctx.sweepDir,
-      group: ctx.group,
-      dryRun,
-      preflight: {
-        node,
-        pueue: pueueBin,
-        clickhouse: { url: ch.display, version: chVersion },
-        memoryCap,
-        stateFile: { path: inspected.stateFile.path, bytes: stateBytes },
-        password: passwordMode,
-      },
-      plan: {
-        queue: plan.units.flatMap((u) => (u.action === 'queue' ? [{ unit: u.unit, reason: u.reason, ...(u.previous ? { previous: u.previous } : {}) }] : [])),
-        active: plan.active,
-        complete: plan.units.flatMap((u) => (u.action === 'complete' ? [u.unit] : [])),
-        remove: plan.removeIds.length,
-        after: plan.after.map((a) => ({ step: a.step, replace: a.replaceIds.length, waitFor: a.waitIds.length })),
-        resumeGroup: plan.resumeGroup,
-      },
-      sync: null,
-      queued: [],
-      failed: [],
-      completeAfterSync: [],
-      after: [],
-      removed: 0,
-      groupResumed: false,
-      warnings,
-      record: null,
-      connections: 0,
-      timings: { total_ms: 0, preflight_ms: performance.now() - t0, sync_ms: 0, queue_ms: 0, add_ms: [] },
-    };
-    log(
-      `audit: ${report.plan.queue.length} unit(s) to queue, ${plan.active.length} already queued or running, ${report.plan.complete.length} complete` +
-        (plan.removeIds.length > 0 ? `; ${plan.removeIds.length} finished task(s) of this sweep to remove` : ''),
-    );
-    if (dryRun) return finish(report, transport, t0);
-
-    // ---- prepare
-    const withSystemd = memoryCap?.enforced === true;
-    const prepareInput: PrepareInput = {
-      sweepDir: ctx.sweepDir,
-      group: ctx.group,
-      pueue: pueueRef,
-      removeIds: plan.removeIds,
-      files: helperFiles(ctx),
-      writePassword: password !== undefined,
-    };
-    const prepared = parseNodeResult<PrepareOutput>(
-      host,
-      'prepare',
-      await session.run(nodeStep('prepare', prepareInput, password !== undefined ? { SWEEP_CLICKHOUSE_PASSWORD: password } : {}), {
-        step: 'prepare',
-        timeoutMs: 120_000,
-      }),
-    );
-    if (prepared.removeError) warnings.push(`could not remove this sweep's finished tasks (${prepared.removeError}); continuing`);
-    report.removed = prepared.removed;
-
-    // ---- rsync (the session stays open meanwhile)
-    const s0 = performance.now();
-    log(`rsync ${ctx.outDir}/ -> ${host}:${ctx.sweepDir}/ ...`);
-    report.sync = await transport.push(ctx.outDir, ctx.sweepDir, { step: 'rsync', timeoutMs: 60 * 60_000, filters: PUSH_FILTERS, delete: true });
-    report.timings.sync_ms = performance.now() - s0;
-    warnings.push(...report.sync.warnings);
-    log(`rsync: ${report.sync.files} file(s) sent, ${report.sync.bytes} bytes, ${Math.round(report.sync.ms)} ms`);
-
-    // ---- queue
-    const q0 = performance.now();
-    const queueInput: QueueInput = {
-      sweepDir: ctx.sweepDir,
-      group: ctx.group,
-      parallel: ctx.remote.parallel,
-      groupExists: status.groups[ctx.group] !== undefined,
-      startGroup: plan.resumeGroup,
-      node: node.path,
-      pueue: pueueRef,
-      withSystemd,
-      units: plan.units.flatMap((u) =>
-        u.action === 'queue'
-          ? [
-              {
-                unit: u.unit,
-                label: unitLabel(ctx.name, u.unit),
-                command: unitCommand({ node: node.path, sweepDir: ctx.sweepDir, unit: u.unit, url: ch.url, memoryMax: withSystemd ? ctx.remote.memory_max : undefined }),
-                // The audit could not judge a unit whose index on the host was missing or old: judge it again after
-                // the rsync, unless there is nothing to judge (no results file yet: the first submission).
-                recheckIndexSha: u.probe.index === 'same' || (u.probe.index === 'missing' && u.probe.bytes === 0) ? null : (indexShas.get(u.unit) as string),
-              },
-            ]
-          : [],
-      ),
-      after: plan.after.map((a) => ({
-        step: a.step,
-        label: afterLabel(ctx.name, a.step),
-        command: afterCommand({ node: node.path, sweepDir: ctx.sweepDir, step: a.step, url: ch.url, user: ctx.spec.clickhouse.user, database: ctx.spec.clickhouse.database, timeoutS: ctx.spec.worker.query_timeout_s }),
-        replaceIds: a.replaceIds,
-        waitIds: a.waitIds,
-      })),
-      forceAfter: plan.forceAfter,
-    };
-    log(`queueing ${queueInput.units.length} unit(s) in pueue group ${ctx.group} ...`);
-    const queued = parseNodeResult<QueueOutput>(
-      host,
-      'queue',
-      await session.run(nodeStep('queue', queueInput), { step: 'queue', timeoutMs: 60_000 + queueInput.units.length * 5_000 }),
-    );
-    report.timings.queue_ms = performance.now() - q0;
-    report.timings.add_ms = queued.addMs;
-    if (queued.group.error) throw new RemoteError(host, 'queue', `could not create or size pueue group ${ctx.group}: ${queued.group.error}`);
-    report.queued = queued.added;
-    report.failed = queued.failed;
-    report.completeAfterSync = queued.complete;
-    report.after = queued.after;
-    report.groupResumed = queued.started;
-    report.record = writeRecord(ctx, report);
-    return finish(report, transport, t0);
   } finally {
-    await session.close();
+    await lock?.release();
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms);
+}
+
+/** Units holding at least one config that --only selects (from the local unit indexes). */
+function unitsWithSelected(ctx: SweepContext, selection: ConfigSelection): Set<string> {
+  const out = new Set<string>();
+  for (const u of ctx.units) {
+    const index = JSON.parse(readFileSync(join(ctx.outDir, 'units', `${u.id}.json`), 'utf8')) as UnitIndex;
+    if (index.configs.some((c) => isSelected(selection, c.params))) out.add(u.id);
+  }
+  if (out.size === 0) throw new UserError('FLAG_INVALID', `--only ${selection.flags.join(' --only ')}: expected it to select some configs, found none in the sweep`);
+  return out;
+}
+
+/** Whether setup must run on the host's server, from the local setup.sql and the host's setup record. */
+function setupDecision(origin: Origin, record: InspectOutput['setup']): { action: 'none' | 'current' | 'run'; reason: string } {
+  if (origin.setupSha === null) return { action: 'none', reason: 'no setup in the spec' };
+  if (!record) return { action: 'run', reason: 'never ran on this target' };
+  if (record.setup_sha256 !== origin.setupSha) return { action: 'run', reason: 'the setup SQL changed' };
+  if (origin.forceSetup) return { action: 'run', reason: '--setup' };
+  return { action: 'current', reason: `ran ${record.ran_at}` };
+}
+
+/**
+ * Run the setup on the host with the worker bundle just shipped (`sweep
+ * setup-target`, the code `sweep run` uses), from the host, so it reaches the
+ * server exactly as the workers will. The password, when stored, is read
+ * from the sweep's private file by the shell (never on a command line).
+ */
+async function runSetupOnHost(session: RemoteSession, host: string, o: { sweepDir: string; url: string; force: boolean }): Promise<SetupOutcome> {
+  const argv = [posix.join(o.sweepDir, WORKER_BUNDLE), 'setup-target', '--dir', o.sweepDir, '--clickhouse-url', o.url, '--json', ...(o.force ? ['--force'] : [])];
+  const body = [`[ -n "$SWEEP_NODE" ] || { echo 'sweep: no node found by discovery' >&2; return 90; }`, `${readPassword(o.sweepDir)}"$SWEEP_NODE" ${shJoin(argv)}`].join('\n');
+  const r = await session.run(`(${body})`, { step: 'setup', timeoutMs: 6 * 60 * 60_000 });
+  if (r.code !== 0) {
+    const msg = tail(r.stderr, 8).replace(/^sweep: /gm, '') || `exit ${r.code}`;
+    throw new RemoteError(host, 'setup', msg, r.code === 2 ? 'SETUP_FAILED' : 'REMOTE_FAILED');
+  }
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as SetupOutcome;
+  } catch {
+    throw new RemoteError(host, 'setup', `expected a JSON summary from setup-target, found: ${r.stdout.slice(0, 300)}`);
   }
 }
 
 function finish(report: SubmitReport, transport: Transport, t0: number): SubmitReport {
   report.connections = transport.stats.connections;
-  report.timings.total_ms = performance.now() - t0;
+  report.timings.total_ms = round(performance.now() - t0);
   return report;
 }
 
@@ -322,6 +424,7 @@ function finish(report: SubmitReport, transport: Transport, t0: number): SubmitR
 export const PUSH_FILTERS: readonly string[] = [
   '--include=/manifest.json',
   '--include=/spec.json',
+  '--include=/setup.sql',
   `--include=/${WORKER_BUNDLE}`,
   '--include=/units/***',
   '--include=/sql/***',
@@ -381,40 +484,6 @@ export function stateFileWarning(f: InspectOutput['stateFile']): string | undefi
   return `pueue's state file ${f.path} is ${(f.bytes / 1024 / 1024).toFixed(0)} MB: every pueue add rewrites it whole (measured: 1.3 s per add at 94 MB against 0.1 s on a clean state); remove old finished tasks ('pueue clean -g GROUP' for groups you own)`;
 }
 
-interface ClickHouseTarget {
-  url: string;
-  /** Without credentials, for messages. */
-  display: string;
-}
-
-/** The URL the remote worker will use: env CLICKHOUSE_URL, else the spec's. No password in it: it would land in pueue's state file. */
-function clickhouseTarget(ctx: SweepContext, env: NodeJS.ProcessEnv, host: string): ClickHouseTarget {
-  const fromEnv = env['CLICKHOUSE_URL'];
-  const url = fromEnv || ctx.spec.clickhouse.url;
-  const source = fromEnv ? 'CLICKHOUSE_URL' : 'clickhouse.url';
-  if (!url) {
-    throw new UserError(
-      'SPEC_INVALID',
-      `${ctx.loaded.path}: clickhouse.url: expected the ClickHouse HTTP URL as seen from ${host} (e.g. http://localhost:8123), found nothing; the remote worker needs a server (or set CLICKHOUSE_URL)`,
-    );
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UserError('SPEC_INVALID', `${source}: expected an http(s):// URL, found ${JSON.stringify(url)}`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new UserError('SPEC_INVALID', `${source}: expected an http(s):// URL, found ${JSON.stringify(parsed.protocol)}`);
-  }
-  if (parsed.password) {
-    throw new UserError('SPEC_INVALID', `${source}: expected a URL without a password (it would be stored in pueue's state file on ${host}), found one; put the password in CLICKHOUSE_PASSWORD`);
-  }
-  const display = new URL(url);
-  display.username = '';
-  return { url, display: display.toString().replace(/\/$/, '') };
-}
-
 /** The remote must run this build's worker: out/worker.mjs is refreshed from dist/worker.mjs when they differ. */
 function checkWorkerBundle(outDir: string, dryRun: boolean): string | undefined {
   const shipped = join(outDir, WORKER_BUNDLE);
@@ -443,7 +512,21 @@ interface Plan {
 }
 
 /** Pure: what to queue, skip, remove and chain, from the audit. */
-export function planSubmission(ctx: Pick<SweepContext, 'name' | 'group' | 'units' | 'spec'>, status: StatusView, inspected: Pick<InspectOutput, 'units'>): Plan {
+export interface PlanOptions {
+  rerun: RerunMode;
+  /** --fresh: every unit runs again. */
+  fresh: boolean;
+  /** --only: units holding a selected config (others are left alone). */
+  selectedUnits?: ReadonlySet<string> | undefined;
+}
+
+/** Pure: what to queue, skip, remove and chain, from the audit. */
+export function planSubmission(
+  ctx: Pick<SweepContext, 'name' | 'group' | 'units' | 'spec'>,
+  status: StatusView,
+  inspected: Pick<InspectOutput, 'units'>,
+  opts: PlanOptions = { rerun: 'errors', fresh: false },
+): Plan {
   const { units: byUnit, after: byAfter } = tasksByLabel(ctx.name, status.tasks);
   const ours = new Set<TaskView>([...[...byUnit.values()].flat(), ...[...byAfter.values()].flat()]);
   const units: UnitPlan[] = [];
@@ -456,13 +539,18 @@ export function planSubmission(ctx: Pick<SweepContext, 'name' | 'group' | 'units
       active.push({ unit: u.id, state });
       continue;
     }
+    if (opts.selectedUnits && !opts.selectedUnits.has(u.id)) {
+      units.push({ unit: u.id, action: 'not-selected' });
+      continue;
+    }
     const probe = inspected.units[u.id] ?? { index: 'missing', total: 0, ok: 0, skipped: 0, error: 0, remaining: 0, torn: false, bad: 0, bytes: 0 };
-    if (isComplete(probe)) {
+    const asked = opts.fresh ? '--fresh' : opts.rerun === 'all' ? '--rerun all' : opts.rerun === 'skipped' && probe.skipped > 0 ? '--rerun skipped' : undefined;
+    if (!asked && (isComplete(probe) || (opts.rerun === 'none' && probe.index === 'same' && probe.remaining === 0 && probe.total > 0))) {
       units.push({ unit: u.id, action: 'complete', probe });
       continue;
     }
     const previous = cur ? describeState(cur) : undefined;
-    units.push({ unit: u.id, action: 'queue', reason: queueReason(probe), probe, ...(previous ? { previous } : {}) });
+    units.push({ unit: u.id, action: 'queue', reason: asked ? `${queueReason(probe)}; ${asked}` : queueReason(probe), probe, ...(previous ? { previous } : {}) });
   }
   // Finished tasks of this sweep (by label), except those a waiting task depends on: pueue refuses to remove them.
   const needed = new Set(status.tasks.filter(isActive).flatMap((t) => t.dependencies));
@@ -503,8 +591,8 @@ function queueReason(p: UnitProbe): string {
  * by the shell itself (`read` is a builtin: no process, no argv), so it is
  * never in the command line, pueue's state file or its logs.
  */
-export function unitCommand(o: { node: string; sweepDir: string; unit: string; url: string; memoryMax?: string | undefined }): string {
-  const worker = [o.node, posix.join(o.sweepDir, WORKER_BUNDLE), 'run-unit', '--dir', o.sweepDir, '--unit', o.unit, '--clickhouse-url', o.url];
+export function unitCommand(o: { node: string; sweepDir: string; unit: string; url: string; memoryMax?: string | undefined; flags?: readonly string[] }): string {
+  const worker = [o.node, posix.join(o.sweepDir, WORKER_BUNDLE), 'run-unit', '--dir', o.sweepDir, '--unit', o.unit, '--clickhouse-url', o.url, ...(o.flags ?? [])];
   const argv = o.memoryMax ? ['systemd-run', '--user', '--scope', '--quiet', '-p', `MemoryMax=${o.memoryMax}`, '-p', 'MemorySwapMax=0', '--', ...worker] : worker;
   return `${readPassword(o.sweepDir)}exec ${shJoin(argv)}`;
 }
@@ -543,7 +631,7 @@ function helperFiles(ctx: SweepContext): PrepareInput['files'] {
 // ---------------------------------------------------------------- record
 
 /** One line per submission in <out>/submissions.ndjson: for the user; status and collect never read ids from it. */
-function writeRecord(ctx: SweepContext, report: SubmitReport): string {
+function writeRecord(ctx: SweepContext, report: SubmitReport, url: string): string {
   const path = join(ctx.outDir, 'submissions.ndjson');
   const line = {
     time: new Date().toISOString(),
@@ -551,9 +639,13 @@ function writeRecord(ctx: SweepContext, report: SubmitReport): string {
     host: report.host,
     dir: report.dir,
     group: report.group,
+    // No password in it: clickhouseTarget refuses one. status and stop read it back for a run --pueue.
+    clickhouse_url: url,
+    target: report.target,
+    setup: report.setup.action,
     tasks: report.queued,
     after: report.after,
-    skipped: { active: report.plan.active.length, complete: report.plan.complete.length + report.completeAfterSync.length },
+    skipped: { active: report.plan.active.length, complete: report.plan.complete.length + report.complete_after_sync.length },
     failed: report.failed.map((f) => f.unit),
   };
   appendFileSync(path, `${JSON.stringify(line)}\n`);

@@ -16,10 +16,10 @@ import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStr
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import type { UnitIndex } from '../generate/manifest-types.js';
+import type { UnitIndex } from '../format/manifest.js';
 import { readNdjson } from './ndjson.js';
-import type { ResultRecord } from './record.js';
-import { addCounts, emptyCounts, validateUnit, type UnitCounts } from './validate.js';
+import type { AnyRecord } from './record.js';
+import { addCounts, emptyCounts, validateUnit, type CurrentOrigin, type UnitCounts } from './validate.js';
 
 export interface MergeOptions {
   sweep: string;
@@ -29,12 +29,18 @@ export interface MergeOptions {
   units: ReadonlyArray<{ id: string }>;
   /** Where the results files are (default <outDir>/results). */
   resultsDir?: string;
+  /**
+   * The target and setup generation records must carry to count (sweep run
+   * knows them). Without it (collect), records of several origins make the
+   * sweep incomplete, with a note naming them: one sweep, one target.
+   */
+  current?: CurrentOrigin;
 }
 
 export interface UnitReport extends UnitCounts {
   unit: string;
   /** A few config ids with no record. */
-  missingSample: string[];
+  missing_sample: string[];
   notes: string[];
 }
 
@@ -42,15 +48,17 @@ export interface MergeReport {
   totals: UnitCounts;
   /** Units with anything other than all ok/skipped and clean lines, in manifest order. */
   units: UnitReport[];
-  unitsTotal: number;
+  units_total: number;
   /** Units with no config missing or in error. */
-  unitsComplete: number;
+  units_complete: number;
   /** Up to 20 configs whose kept record is an error. */
   errors: Array<{ unit: string; config: string; code: number | null; name: string; message: string }>;
   files: { results: string; rows: string; records: number; rows_written: number; row_key_collisions: number };
   /** Results files for units not in the manifest (left out). */
-  extraFiles: string[];
-  /** No config missing or in error. */
+  extra_files: string[];
+  /** Where the kept records ran: `target|setup generation` with counts; more than one is a mix. */
+  origins: Array<{ origin: string; records: number }>;
+  /** No config missing or in error, and (without `current`) every record from one origin. */
   complete: boolean;
 }
 
@@ -66,20 +74,22 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
   const totals = emptyCounts();
   const units: UnitReport[] = [];
   const errors: MergeReport['errors'] = [];
-  let unitsComplete = 0;
+  let units_complete = 0;
   const results = new NdjsonFileWriter(join(opts.outDir, 'results.ndjson'));
   const rows = new NdjsonFileWriter(join(opts.outDir, 'rows.ndjson'));
   const collisions = { count: 0 };
+  const origins = new Map<string, number>();
   try {
     for (const mu of opts.units) {
       const index = readIndex(opts.outDir, mu.id);
-      const v = validateUnit(opts.sweep, mu.id, index.configs, await readNdjson(join(resultsDir, `${mu.id}.ndjson`)));
+      const v = validateUnit(opts.sweep, mu.id, index.configs, await readNdjson(join(resultsDir, `${mu.id}.ndjson`)), opts.current);
+      for (const [o, n] of v.origins) origins.set(o, (origins.get(o) ?? 0) + n);
       addCounts(totals, v.counts);
       const c = v.counts;
       const done = c.missing === 0 && c.error === 0;
-      if (done) unitsComplete++;
+      if (done) units_complete++;
       if (!done || c.duplicate + c.torn + c.bad + c.stale + c.unknown + c.foreign > 0) {
-        units.push({ unit: mu.id, ...c, missingSample: v.missing.slice(0, 5), notes: v.notes });
+        units.push({ unit: mu.id, ...c, missing_sample: v.missing.slice(0, 5), notes: v.notes });
       }
       for (const e of v.errors) {
         if (errors.length >= MAX_ERRORS) break;
@@ -98,16 +108,17 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
     throw err;
   }
   const known = new Set(opts.units.map((u) => `${u.id}.ndjson`));
-  const extraFiles = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => f.endsWith('.ndjson') && !known.has(f)) : [];
+  const extra_files = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => f.endsWith('.ndjson') && !known.has(f)) : [];
   return {
     totals,
     units,
-    unitsTotal: opts.units.length,
-    unitsComplete,
+    units_total: opts.units.length,
+    units_complete,
     errors,
     files: { results: results.path, rows: rows.path, records: results.lines, rows_written: rows.lines, row_key_collisions: collisions.count },
-    extraFiles,
-    complete: totals.missing === 0 && totals.error === 0,
+    extra_files,
+    origins: [...origins].map(([origin, records]) => ({ origin, records })).sort((a, b) => b.records - a.records),
+    complete: totals.missing === 0 && totals.error === 0 && origins.size <= 1,
   };
 }
 
@@ -125,7 +136,7 @@ export interface FlatRow {
 }
 
 /** The rows of one record, each with its config's context in front. `collisions` counts renamed columns. */
-export function flattenRows(record: ResultRecord, collisions = { count: 0 }): FlatRow[] {
+export function flattenRows(record: AnyRecord, collisions = { count: 0 }): FlatRow[] {
   if (record.status !== 'ok' || record.rows.length === 0) return [];
   const context: FlatRow = { config: record.config, unit: record.unit, ...record.params };
   const out: FlatRow[] = [];

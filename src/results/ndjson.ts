@@ -14,10 +14,10 @@
  * are split here on `\n` bytes, with offsets, and a line is only decoded when
  * a caller asks for it.
  *
- * This module is also shipped on its own to the remote host (src/remote/remote-script.ts
+ * This module is also shipped on its own to the remote host (src/host/remote-script.ts
  * sends the compiled file): it may import only `node:` builtins at run time (types are fine).
  */
-import { closeSync, constants as fsConstants, fsync, fsyncSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fsync, fsyncSync, mkdirSync, openSync, write, writeSync } from 'node:fs';
 import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { TerminalStatus } from './record.js';
@@ -188,6 +188,10 @@ export interface RecordHead {
   config: string;
   status: TerminalStatus;
   sql_sha256: string;
+  /** The target the record was written for; null for a v1 record (which had none). */
+  target: string | null;
+  /** The setup generation it ran under; null when none (or a v1 record). */
+  setup: string | null;
   /** Byte offset and length (with its `\n`) of the line, for compaction. */
   offset: number;
   length: number;
@@ -209,24 +213,29 @@ export interface HeadScan {
 }
 
 // The canonical shape written by makeRecord + JSON.stringify:
-// {"v":1,"config":"<id>","status":"<ok|skipped|error>","sql_sha256":"<64 hex>",...}
-const HEAD = Buffer.from('{"v":1,"config":"');
+// {"v":2,"config":"<id>","status":"<ok|skipped|error>","sql_sha256":"<64 hex>","target":"<t>","setup":null|"<g>",...}
+const HEAD = Buffer.from('{"v":2,"config":"');
 const AFTER_CONFIG = Buffer.from('","status":"');
 const AFTER_STATUS = Buffer.from('","sql_sha256":"');
+const AFTER_SHA = Buffer.from('","target":"');
+const AFTER_TARGET = Buffer.from('","setup":');
+const NULL = Buffer.from('null');
 const SHA_LEN = 64;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CLOSE_BRACE = 0x7d;
+const COMMA = 0x2c;
 const STATUSES: ReadonlyArray<{ bytes: Buffer; status: TerminalStatus }> = (['ok', 'skipped', 'error'] as const).map((s) => ({
   bytes: Buffer.from(s),
   status: s,
 }));
 
 /**
- * Read `config`, `status` and `sql_sha256` of every record line. Lines in the
- * canonical shape are read from their first ~100 bytes without JSON.parse (a
- * 300K-record file scans in a fraction of a second); any other line is parsed
- * in full, and one that is not a record is reported in `bad`, never dropped.
+ * Read the head (`config`, `status`, `sql_sha256`, `target`, `setup`) of every
+ * record line. Lines in the canonical v2 shape are read from their first bytes
+ * without JSON.parse (a 300K-record file scans in a fraction of a second); any
+ * other line (v1 records among them) is parsed in full, and one that is not a
+ * record is reported in `bad`, never dropped.
  *
  * The fast path also checks the line ends with `}` and holds no second
  * unescaped record head: two records glued together by an old torn write can
@@ -243,7 +252,9 @@ export async function scanRecordHeads(path: string): Promise<HeadScan> {
     const length = end - start + 1;
     const fast = readHeadFast(buf, start, end);
     if (fast) {
-      heads.push({ config: fast.config, status: fast.status, sql_sha256: fast.sha, offset, length });
+      fast.offset = offset;
+      fast.length = length;
+      heads.push(fast);
       return;
     }
     const text = buf.toString('utf8', start, end);
@@ -261,19 +272,24 @@ export async function scanRecordHeads(path: string): Promise<HeadScan> {
   return scan.torn ? { heads, bad, torn: scan.torn, size: scan.size } : { heads, bad, size: scan.size };
 }
 
-function readHeadFast(buf: Buffer, start: number, end: number): { config: string; status: TerminalStatus; sha: string } | undefined {
-  if (end - start < HEAD.length + AFTER_CONFIG.length + AFTER_STATUS.length + SHA_LEN + 2) return undefined;
+/** A JSON string without escapes starting at `from` (after its opening quote): its end, or -1. */
+function plainStringEnd(buf: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) {
+    const b = buf[i];
+    if (b === QUOTE) return i;
+    if (b === BACKSLASH) return -1; // escaped text: let JSON.parse decode it
+  }
+  return -1;
+}
+
+function readHeadFast(buf: Buffer, start: number, end: number): RecordHead | undefined {
+  if (end - start < HEAD.length + AFTER_CONFIG.length + AFTER_STATUS.length + SHA_LEN + AFTER_SHA.length + AFTER_TARGET.length + 4) return undefined;
   if (buf[end - 1] !== CLOSE_BRACE) return undefined;
   if (!matchesAt(buf, start, HEAD)) return undefined;
   const cfgStart = start + HEAD.length;
-  let i = cfgStart;
-  while (i < end && buf[i] !== QUOTE) {
-    if (buf[i] === BACKSLASH) return undefined; // escaped id: let JSON.parse decode it
-    i++;
-  }
-  const cfgEnd = i;
-  if (cfgEnd === cfgStart || !matchesAt(buf, cfgEnd, AFTER_CONFIG)) return undefined;
-  i = cfgEnd + AFTER_CONFIG.length;
+  const cfgEnd = plainStringEnd(buf, cfgStart, end);
+  if (cfgEnd <= cfgStart || !matchesAt(buf, cfgEnd, AFTER_CONFIG)) return undefined;
+  let i = cfgEnd + AFTER_CONFIG.length;
   let status: TerminalStatus | undefined;
   for (const s of STATUSES) {
     if (matchesAt(buf, i, s.bytes) && matchesAt(buf, i + s.bytes.length, AFTER_STATUS)) {
@@ -285,15 +301,40 @@ function readHeadFast(buf: Buffer, start: number, end: number): { config: string
   if (!status) return undefined;
   const shaStart = i;
   const shaEnd = shaStart + SHA_LEN;
-  if (shaEnd >= end || buf[shaEnd] !== QUOTE) return undefined;
+  if (shaEnd >= end || !matchesAt(buf, shaEnd, AFTER_SHA)) return undefined;
   for (let k = shaStart; k < shaEnd; k++) {
     const b = buf[k] as number;
     if (!((b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66))) return undefined;
   }
+  const targetStart = shaEnd + AFTER_SHA.length;
+  const targetEnd = plainStringEnd(buf, targetStart, end);
+  if (targetEnd < 0 || !matchesAt(buf, targetEnd, AFTER_TARGET)) return undefined;
+  i = targetEnd + AFTER_TARGET.length;
+  let setup: string | null;
+  if (matchesAt(buf, i, NULL)) {
+    setup = null;
+    i += NULL.length;
+  } else if (buf[i] === QUOTE) {
+    const setupEnd = plainStringEnd(buf, i + 1, end);
+    if (setupEnd < 0) return undefined;
+    setup = buf.toString('utf8', i + 1, setupEnd);
+    i = setupEnd + 1;
+  } else {
+    return undefined;
+  }
+  if (buf[i] !== COMMA) return undefined;
   // A second record head inside this line means glued records: take the slow path.
   const again = buf.indexOf(HEAD, start + 1);
   if (again !== -1 && again < end) return undefined;
-  return { config: buf.toString('utf8', cfgStart, cfgEnd), status, sha: buf.toString('latin1', shaStart, shaEnd) };
+  return {
+    config: buf.toString('utf8', cfgStart, cfgEnd),
+    status,
+    sql_sha256: buf.toString('latin1', shaStart, shaEnd),
+    target: buf.toString('utf8', targetStart, targetEnd),
+    setup,
+    offset: 0,
+    length: 0,
+  };
 }
 
 function matchesAt(buf: Buffer, at: number, needle: Buffer): boolean {
@@ -306,12 +347,17 @@ function matchesAt(buf: Buffer, at: number, needle: Buffer): boolean {
 export function headOf(value: unknown): Omit<RecordHead, 'offset' | 'length'> | string {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
   const r = value as Record<string, unknown>;
-  if (r['v'] !== 1) return `expected "v": 1, found ${JSON.stringify(r['v'])}`;
+  const v = r['v'];
+  if (v !== 1 && v !== 2) return `expected "v": 1 or 2, found ${JSON.stringify(v)}`;
   if (typeof r['config'] !== 'string' || r['config'] === '') return 'expected a "config" string';
   const status = r['status'];
   if (status !== 'ok' && status !== 'skipped' && status !== 'error') return `expected "status" ok, skipped or error, found ${JSON.stringify(status)}`;
   if (typeof r['sql_sha256'] !== 'string') return 'expected a "sql_sha256" string';
-  return { config: r['config'], status, sql_sha256: r['sql_sha256'] };
+  if (v === 1) return { config: r['config'], status, sql_sha256: r['sql_sha256'], target: null, setup: null };
+  if (typeof r['target'] !== 'string') return 'expected a "target" string';
+  const setup = r['setup'];
+  if (setup !== null && typeof setup !== 'string') return 'expected "setup" to be a string or null';
+  return { config: r['config'], status, sql_sha256: r['sql_sha256'], target: r['target'], setup };
 }
 
 // ---------------------------------------------------------------- compaction
@@ -319,10 +365,17 @@ export function headOf(value: unknown): Omit<RecordHead, 'offset' | 'length'> | 
 /**
  * Rewrite the file keeping only the complete lines for which `keep(offset)` is
  * true: temp file in the same directory, fsync, rename, fsync of the directory.
- * A reader (or a crash) sees the old file or the new one. Call it only while
+ * A reader (or a crash) sees the old file or the new one. With `aside`, the
+ * dropped lines are first appended (and fsynced) to that file: moved aside,
+ * never deleted. A crash between the two leaves a line in both places, which
+ * is harmless (the aside file is never read as results). Call it only while
  * holding the unit lock, after cutTornTail.
  */
-export async function rewriteKeeping(path: string, keep: (offset: number) => boolean): Promise<{ kept: number; dropped: number }> {
+export async function rewriteKeeping(
+  path: string,
+  keep: (offset: number) => boolean,
+  opts: { aside?: string } = {},
+): Promise<{ kept: number; dropped: number }> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.compact`);
   // A compaction killed half-way leaves its temp file: the lock holder may remove it.
   for (const name of await readdir(dirname(path))) {
@@ -332,7 +385,12 @@ export async function rewriteKeeping(path: string, keep: (offset: number) => boo
   const out = openSync(tmp, 'w', 0o644);
   let kept = 0;
   let dropped = 0;
+  let aside: number | undefined;
   try {
+    if (opts.aside) {
+      mkdirSync(dirname(opts.aside), { recursive: true });
+      aside = openSync(opts.aside, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT, 0o644);
+    }
     const pending = Buffer.allocUnsafe(DEFAULT_CHUNK);
     let used = 0;
     const drain = (): void => {
@@ -343,6 +401,10 @@ export async function rewriteKeeping(path: string, keep: (offset: number) => boo
     await forEachLine(path, (buf, start, end, offset) => {
       if (!keep(offset)) {
         dropped++;
+        if (aside !== undefined) {
+          let off = start;
+          while (off < end + 1) off += writeSync(aside, buf, off, end + 1 - off);
+        }
         return;
       }
       kept++;
@@ -358,12 +420,15 @@ export async function rewriteKeeping(path: string, keep: (offset: number) => boo
     });
     drain();
     fsyncSync(out);
+    if (aside !== undefined) fsyncSync(aside);
   } catch (err) {
     closeSync(out);
+    if (aside !== undefined) closeSync(aside);
     await rm(tmp, { force: true });
     throw err;
   }
   closeSync(out);
+  if (aside !== undefined) closeSync(aside);
   await rename(tmp, path);
   await fsyncDir(dirname(path));
   return { kept, dropped };
@@ -399,6 +464,8 @@ async function fsyncDir(dir: string): Promise<void> {
 export interface AppenderOptions {
   /** Flush when this many lines are buffered (default 256). */
   maxLines?: number;
+  /** Flush when the buffered lines hold this many characters (default 4 MiB): big results do not pile up. */
+  maxChars?: number;
   /** Flush at most this long after the first buffered line (default 200 ms). */
   maxDelayMs?: number;
   /** fsync after every batch (default true). */
@@ -415,6 +482,8 @@ export interface AppenderOptions {
 export class NdjsonAppender {
   private readonly fd: number;
   private readonly maxLines: number;
+  private readonly maxChars: number;
+  private bufferedChars = 0;
   private readonly maxDelayMs: number;
   private readonly doFsync: boolean;
   private buffered: string[] = [];
@@ -428,6 +497,7 @@ export class NdjsonAppender {
   private constructor(fd: number, opts: AppenderOptions) {
     this.fd = fd;
     this.maxLines = opts.maxLines ?? 256;
+    this.maxChars = opts.maxChars ?? 4 * 1024 * 1024;
     this.maxDelayMs = opts.maxDelayMs ?? 200;
     this.doFsync = opts.fsync ?? true;
   }
@@ -455,7 +525,8 @@ export class NdjsonAppender {
     if (this.failure) throw this.failure;
     if (this.closed) throw new Error('NdjsonAppender: append after close');
     this.buffered.push(line);
-    if (this.buffered.length >= this.maxLines) {
+    this.bufferedChars += line.length;
+    if (this.buffered.length >= this.maxLines || this.bufferedChars >= this.maxChars) {
       if (!this.inFlight) void this.flush().catch(() => {});
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -480,12 +551,13 @@ export class NdjsonAppender {
     if (this.buffered.length === 0) return;
     const lines = this.buffered;
     this.buffered = [];
+    this.bufferedChars = 0;
     this.inFlight = this.writeBatch(lines).finally(() => {
       this.inFlight = undefined;
     });
     await this.inFlight;
     // Lines appended while this batch was in flight and already past the threshold.
-    if (this.buffered.length >= this.maxLines) await this.flush();
+    if (this.buffered.length >= this.maxLines || this.bufferedChars >= this.maxChars) await this.flush();
   }
 
   private async writeBatch(lines: string[]): Promise<void> {
@@ -516,6 +588,7 @@ export class NdjsonAppender {
     const data = Buffer.from(`${this.buffered.join('\n')}\n`, 'utf8');
     const n = this.buffered.length;
     this.buffered = [];
+    this.bufferedChars = 0;
     let off = 0;
     while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
     if (this.doFsync) fsyncSync(this.fd);

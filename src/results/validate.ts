@@ -13,7 +13,7 @@
  * and the worker's skip-done can never disagree about a config.
  */
 import { headOf, type NdjsonLine } from './ndjson.js';
-import type { Params, RecordError, ResultRecord, TerminalStatus } from './record.js';
+import type { AnyRecord, Params, RecordError, TerminalStatus } from './record.js';
 
 export interface ExpectedConfig {
   id: string;
@@ -34,7 +34,11 @@ export interface UnitCounts {
   torn: number;
   /** Complete lines that are not JSON or not a result record. */
   bad: number;
-  /** Records whose sql_sha256 differs from the manifest (the SQL changed since they ran). */
+  /**
+   * Records that do not count for the current run: their sql_sha256 differs from
+   * the manifest (the SQL changed since they ran), or they were written for
+   * another target or setup generation than the one asked for.
+   */
   stale: number;
   /** Records of config ids this unit does not have. */
   unknown: number;
@@ -46,7 +50,9 @@ export interface UnitValidation {
   unit: string;
   counts: UnitCounts;
   /** The record kept for each config that has one, in the manifest's config order. */
-  kept: ResultRecord[];
+  kept: AnyRecord[];
+  /** `target|setup` of the kept records, with counts (v1 records: `(v1)`), so a caller can see a mix. */
+  origins: Map<string, number>;
   /** Config ids with no record, in manifest order. */
   missing: string[];
   /** Kept records with status error. */
@@ -65,7 +71,24 @@ export function addCounts(into: UnitCounts, c: UnitCounts): void {
   for (const k of Object.keys(into) as Array<keyof UnitCounts>) into[k] += c[k];
 }
 
-export function validateUnit(sweep: string, unit: string, expected: readonly ExpectedConfig[], lines: readonly NdjsonLine[]): UnitValidation {
+/** The target and setup generation records must carry to count (what `sweep run` wrote with). */
+export interface CurrentOrigin {
+  target: string;
+  setup: string | null;
+}
+
+/** `target|setup` of a record, for counting which origins a sweep's records come from. */
+export function originOf(r: AnyRecord): string {
+  return r.v === 2 ? `${r.target}|${r.setup ?? '-'}` : '(v1)';
+}
+
+export function validateUnit(
+  sweep: string,
+  unit: string,
+  expected: readonly ExpectedConfig[],
+  lines: readonly NdjsonLine[],
+  current?: CurrentOrigin,
+): UnitValidation {
   const counts = emptyCounts();
   counts.configs = expected.length;
   const notes: string[] = [];
@@ -74,7 +97,7 @@ export function validateUnit(sweep: string, unit: string, expected: readonly Exp
   };
   const want = new Map<string, ExpectedConfig>();
   for (const c of expected) want.set(c.id, c);
-  const candidates = new Map<string, ResultRecord[]>();
+  const candidates = new Map<string, AnyRecord[]>();
 
   for (const line of lines) {
     if (line.kind === 'torn') {
@@ -93,7 +116,7 @@ export function validateUnit(sweep: string, unit: string, expected: readonly Exp
       note(`line ${line.lineNo}: not a result record (${why})`);
       continue;
     }
-    const record = line.value as ResultRecord;
+    const record = line.value as AnyRecord;
     if (record.sweep !== sweep || record.unit !== unit) {
       counts.foreign++;
       note(`line ${line.lineNo}: record of sweep ${JSON.stringify(record.sweep)} unit ${JSON.stringify(record.unit)}, expected ${JSON.stringify(sweep)} ${JSON.stringify(unit)}`);
@@ -109,12 +132,19 @@ export function validateUnit(sweep: string, unit: string, expected: readonly Exp
       counts.stale++;
       continue;
     }
+    if (current && (record.v !== 2 || record.target !== current.target || record.setup !== current.setup)) {
+      counts.stale++;
+      const why = record.v !== 2 ? 'a v1 record (no target)' : record.target !== current.target ? `written for ${record.target}` : 'written under another setup generation';
+      note(`line ${line.lineNo}: ${why}, not ${current.target}: runs again`);
+      continue;
+    }
     const list = candidates.get(record.config);
     if (list) list.push(record);
     else candidates.set(record.config, [record]);
   }
 
-  const kept: ResultRecord[] = [];
+  const kept: AnyRecord[] = [];
+  const origins = new Map<string, number>();
   const missing: string[] = [];
   const errors: UnitValidation['errors'] = [];
   for (const c of expected) {
@@ -127,16 +157,18 @@ export function validateUnit(sweep: string, unit: string, expected: readonly Exp
     if (list.length > 1) counts.duplicate++;
     const chosen = pickLatest(list);
     kept.push(chosen);
+    const origin = originOf(chosen);
+    origins.set(origin, (origins.get(origin) ?? 0) + 1);
     counts[chosen.status]++;
     if (chosen.status === 'error') errors.push({ config: c.id, error: chosen.error });
   }
-  return { unit, counts, kept, missing, errors, notes };
+  return { unit, counts, kept, origins, missing, errors, notes };
 }
 
 /** The latest ok/skipped record, else the latest error (records in file order). */
-export function pickLatest(records: readonly ResultRecord[]): ResultRecord {
-  let done: ResultRecord | undefined;
-  let last: ResultRecord | undefined;
+export function pickLatest<R extends AnyRecord>(records: readonly R[]): R {
+  let done: R | undefined;
+  let last: R | undefined;
   for (const r of records) {
     last = r;
     if (r.status === 'ok' || r.status === 'skipped') done = r;

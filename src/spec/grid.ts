@@ -6,7 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { ParamValue, Params } from '../results/record.js';
-import { ALL_UNIT, decodeId, encodeId, MAX_ID_BYTES } from './ids.js';
+import { ALL_UNIT, encodeId, MAX_ID_BYTES } from './ids.js';
 import type { Spec } from './schema.js';
 
 export interface Config {
@@ -38,8 +38,8 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
   checkExcludeValues(spec, label);
 
   const units = new Map<string, Unit>();
-  // folded id -> id; params for messages come back from decodeId (ids are reversible)
-  const byFoldedId = new Map<string, string>();
+  // folded id -> the config that has it (its params as written, for messages)
+  const byFoldedId = new Map<string, Config>();
   let configCount = 0;
   const lists = paramNames.map((n) => spec.params[n] as ParamValue[]);
   // Each value's `name-value` id fragment, encoded once rather than once per config.
@@ -62,13 +62,12 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
       const folded = id.toLowerCase();
       const clash = byFoldedId.get(folded);
       if (clash) {
-        const how = clash === id ? 'the same id' : `ids that differ only in letter case (${clash} and ${id}), which collide on case-insensitive filesystems`;
+        const how = clash.id === id ? `the same id ${id}` : `ids that differ only in letter case (${clash.id} and ${id}), which collide on case-insensitive filesystems`;
         throw new UserError(
           'ID_COLLISION',
-          `${label}: params: configs ${JSON.stringify(decodeId(clash))} and ${JSON.stringify(params)} map to ${how}; expected every config to have its own id: remove the duplicate value`,
+          `${label}: params: configs ${JSON.stringify(clash.params)} and ${JSON.stringify(params)} map to ${how}; expected every config to have its own id: remove the duplicate value`,
         );
       }
-      byFoldedId.set(folded, id);
       let unit = units.get(unitId);
       if (!unit) {
         const unitParams: Params = {};
@@ -76,7 +75,9 @@ export function expandGrid(spec: Spec, label = 'spec'): Grid {
         unit = { id: unitId, params: unitParams, configs: [] };
         units.set(unitId, unit);
       }
-      unit.configs.push({ id, unit: unitId, params });
+      const config = { id, unit: unitId, params };
+      byFoldedId.set(folded, config);
+      unit.configs.push(config);
       configCount++;
       return;
     }

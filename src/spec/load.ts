@@ -6,13 +6,15 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { allowedKeys, specSchema, type Spec } from './schema.js';
 
 export interface LoadedSpec {
   spec: Spec;
+  /** `file:line:col` of a key path in the spec (for errors found after validation), or the file alone. */
+  locate: (path: ReadonlyArray<string | number>) => string;
   /** Absolute path of the spec file. */
   path: string;
   /** Directory relative paths in the spec are resolved against. */
@@ -31,12 +33,16 @@ export async function loadSpec(specPath: string, cwd = process.cwd()): Promise<L
     const what = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : String(code ?? err);
     throw new UserError('SPEC_MISSING', `${specPath}: expected a sweep spec (YAML) file, found ${what}`);
   }
-  const spec = parseSpecText(text, specPath);
-  return { spec, path, dir: dirname(path), sha256: createHash('sha256').update(text).digest('hex') };
+  const { spec, locate } = parseSpec(text, specPath);
+  return { spec, locate, path, dir: dirname(path), sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 /** Parse and validate spec text; `label` names the file in errors. */
 export function parseSpecText(text: string, label: string): Spec {
+  return parseSpec(text, label).spec;
+}
+
+function parseSpec(text: string, label: string): { spec: Spec; locate: LoadedSpec['locate'] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   const yamlError = doc.errors[0];
@@ -46,6 +52,7 @@ export function parseSpecText(text: string, label: string): Spec {
     const first = (yamlError.message.split('\n')[0] ?? yamlError.message).replace(/ at line \d+, column \d+:?$/, '');
     throw new UserError('SPEC_YAML', `${where}: YAML syntax error: ${first}`);
   }
+  keepParamValuesAsWritten(doc);
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new UserError('SPEC_INVALID', `${label}: expected a mapping of spec keys (name, template, params, ...), found ${describe(raw)}`);
@@ -59,7 +66,34 @@ export function parseSpecText(text: string, label: string): Spec {
   checkCrossReferences(parsed.data, (path, message) => {
     throw new UserError('SPEC_INVALID', `${where(label, doc, lineCounter, path)}: ${formatPath(path)}: ${message}`);
   });
-  return parsed.data;
+  return { spec: parsed.data, locate: (path) => where(label, doc, lineCounter, path) };
+}
+
+/**
+ * YAML resolves plain scalars before sweep sees them: `9007199254740993`
+ * becomes 9007199254740992, `18446744073709551615` 18446744073709552000,
+ * `0755` 755, `1e3` 1000, `true` a boolean. Param values (and exclude values,
+ * which must match them) are kept as the user wrote them instead: a plain
+ * number stays a number only when it prints back exactly as written (`250`,
+ * `1.5`); otherwise its source text is the value (`"9007199254740993"`,
+ * `"0755"`, `"1e3"`, `"1.50"`, `"true"`), and the template's placeholder type
+ * decides what it means (src/generate/literal.ts): a String gets the text, a
+ * number type the exact value, range-checked.
+ */
+function keepParamValuesAsWritten(doc: Document): void {
+  const asWritten = (node: unknown): void => {
+    if (!isScalar(node) || node.type !== 'PLAIN' || node.source === undefined) return;
+    const v = node.value;
+    if (typeof v === 'boolean' || (typeof v === 'number' && String(v) !== node.source)) node.value = node.source;
+  };
+  const params = doc.get('params', true);
+  if (isMap(params)) {
+    for (const pair of params.items) if (isSeq(pair.value)) for (const item of pair.value.items) asWritten(item);
+  }
+  const exclude = doc.get('exclude', true);
+  if (isSeq(exclude)) {
+    for (const rule of exclude.items) if (isMap(rule)) for (const pair of rule.items) asWritten(pair.value);
+  }
 }
 
 type Fail = (path: Array<string | number>, message: string) => never;
@@ -128,6 +162,7 @@ function formatIssue(issue: z.core.$ZodIssue, label: string, doc: Document, lc: 
 function unionExpected(path: Array<string | number>): string {
   if (path[0] === 'params' || path[0] === 'exclude') return 'a string or a number';
   if (path[0] === 'worker' && path[1] === 'max_threads') return '"auto" or a positive integer';
+  if (path[0] === 'worker' && path[1] === 'concurrency') return 'a positive integer, "auto", or {min, max}';
   return 'a valid value';
 }
 

@@ -17,12 +17,27 @@ const clickhouseSchema = z.strictObject({
   user: z.string().min(1).default('default'),
 });
 
+/** Queries in flight per unit: a number, `auto` (seek the best, 1 to 32), or auto within `{min, max}`. */
+const concurrencySchema = z.union([
+  z.number().int().min(1).max(1024),
+  z.literal('auto'),
+  z.strictObject({ min: z.number().int().min(1).max(1024).default(1), max: z.number().int().min(1).max(1024).default(32) }),
+]);
+
+export type { ConcurrencyPlan, ConcurrencySetting } from './concurrency.js';
+
 const workerSchema = z.strictObject({
-  concurrency: z.number().int().min(1).max(1024).default(16),
+  concurrency: concurrencySchema.default(16),
   max_threads: z.union([z.literal('auto'), z.number().int().min(1).max(4096)]).default('auto'),
   retries: z.number().int().min(0).max(100).default(3),
   query_timeout_s: z.number().positive().max(7 * 24 * 3600).default(600),
+  /** Rows a config may return; enforced by the server (max_result_rows, result_overflow_mode 'throw'). 0: no cap. */
+  max_result_rows: z.number().int().min(0).default(100_000),
+  /** Halt a unit whose first K configs all fail with one permanent error. 0: never. */
+  halt_after: z.number().int().min(0).default(20),
 });
+
+export const WORKER_DEFAULTS = { concurrency: 16, max_threads: 'auto' as const, retries: 3, query_timeout_s: 600, max_result_rows: 100_000, halt_after: 20 };
 
 const remoteSchema = z.strictObject({
   host: z.string().min(1),
@@ -47,7 +62,7 @@ export const specSchema = z.strictObject({
   unit: z.array(z.string()).default([]),
   exclude: z.array(z.record(z.string(), paramValue)).default([]),
   clickhouse: clickhouseSchema.default({ database: 'default', user: 'default' }),
-  worker: workerSchema.default({ concurrency: 16, max_threads: 'auto', retries: 3, query_timeout_s: 600 }),
+  worker: workerSchema.default(WORKER_DEFAULTS),
   remote: remoteSchema.optional(),
   after: z.array(afterSchema).default([]),
 });

@@ -23,9 +23,9 @@
  * so a refused worker can name the holder.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UserError } from '../errors.js';
 
@@ -33,6 +33,8 @@ export interface LockHolder {
   host: string;
   pid: number;
   started_at: string;
+  /** What the holder is doing, e.g. `sweep run sql/breakout.yaml` (sweep-dir locks). */
+  command?: string;
 }
 
 export interface UnitLock {
@@ -48,23 +50,55 @@ export interface LockOptions {
   deadHolderWaitS?: number;
   /** Force the pid-file fallback (tests). */
   method?: 'flock' | 'pidfile';
+  /** What the lock guards, for messages (default: a unit). */
+  kind?: LockKind;
+  /** Recorded in the lock file so a refused process can say what holds it. */
+  command?: string;
 }
+
+/** A unit (one worker at a time) or a whole sweep dir (one writing command at a time). */
+export type LockKind = 'unit' | 'sweep';
 
 /** Take the unit's lock or throw UserError LOCK_HELD (exit 2) naming the holder. */
 export async function acquireUnitLock(path: string, opts: LockOptions = {}): Promise<UnitLock> {
   const method = opts.method ?? (findOnPath('flock') ? 'flock' : 'pidfile');
-  const lock = method === 'flock' ? await acquireFlock(path, opts.deadHolderWaitS ?? 3) : acquirePidFile(`${path}.pid`);
-  return lock;
+  const kind = opts.kind ?? 'unit';
+  const holder = me(opts.command);
+  return method === 'flock' ? await acquireFlock(path, opts.deadHolderWaitS ?? 3, kind, holder) : acquirePidFile(`${path}.pid`, kind, holder);
 }
 
-function me(): LockHolder {
-  return { host: hostname(), pid: process.pid, started_at: new Date().toISOString() };
+/**
+ * The sweep dir's lock (`<dir>/.sweep/lock`): generate, run, submit-all and
+ * collect hold it for their whole life, so two of them never write one sweep
+ * dir at once; stop, status and logs never take it. Throws LOCK_HELD naming
+ * the holder's host, pid and command.
+ */
+export async function acquireSweepLock(sweepDir: string, command: string): Promise<UnitLock> {
+  const dir = join(sweepDir, '.sweep');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return acquireUnitLock(join(dir, 'lock'), { kind: 'sweep', command });
+}
+
+function me(command?: string): LockHolder {
+  return { host: hostname(), pid: process.pid, started_at: new Date().toISOString(), ...(command ? { command } : {}) };
+}
+
+/**
+ * The holder of a lock file that is alive, as far as this machine can tell (a
+ * holder on another host is assumed alive). A lock file is emptied on release,
+ * and a killed holder's pid is gone, so neither counts.
+ */
+export function liveHolder(path: string): LockHolder | undefined {
+  const holder = readHolder(path);
+  return holder && isAliveHere(holder) ? holder : undefined;
 }
 
 export function readHolder(path: string): LockHolder | undefined {
   try {
     const h = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
-    if (typeof h.host === 'string' && typeof h.pid === 'number') return { host: h.host, pid: h.pid, started_at: String(h.started_at ?? '') };
+    if (typeof h.host === 'string' && typeof h.pid === 'number') {
+      return { host: h.host, pid: h.pid, started_at: String(h.started_at ?? ''), ...(typeof h.command === 'string' ? { command: h.command } : {}) };
+    }
   } catch {
     // empty (being written, or released) or not ours
   }
@@ -81,24 +115,27 @@ function isAliveHere(holder: LockHolder): boolean {
   }
 }
 
-function heldError(path: string, holder: LockHolder | undefined): UserError {
-  const who = holder ? `${holder.host} pid ${holder.pid} (since ${holder.started_at})` : 'another process (it has not recorded itself yet)';
-  return new UserError(
-    'LOCK_HELD',
-    `unit lock ${path}: expected it free, found it held by ${who}: another worker is running this unit; wait for it or stop it`,
-  );
+function heldError(path: string, holder: LockHolder | undefined, kind: LockKind): UserError {
+  const who = holder
+    ? `${holder.host} pid ${holder.pid}${holder.command ? ` (${holder.command})` : ''} since ${holder.started_at}`
+    : 'another process (it has not recorded itself yet)';
+  const what =
+    kind === 'unit'
+      ? `unit lock ${path}: expected it free, found it held by ${who}: another worker is running this unit; wait for it or stop it`
+      : `sweep dir ${dirname(dirname(path))}: expected no other sweep command writing it, found one: ${who}; wait for it to finish or stop it ('sweep stop' ends a run that queued units in pueue)`;
+  return new UserError('LOCK_HELD', what);
 }
 
-async function acquireFlock(path: string, deadHolderWaitS: number): Promise<UnitLock> {
+async function acquireFlock(path: string, deadHolderWaitS: number, kind: LockKind, holder: LockHolder): Promise<UnitLock> {
   let held = await tryFlock(path, ['-n']);
   if (held === 'conflict') {
-    const holder = readHolder(path);
+    const current = readHolder(path);
     // A holder that just died may still have its `cat` alive for a few ms.
-    if (holder && !isAliveHere(holder)) held = await tryFlock(path, ['-w', String(deadHolderWaitS)]);
-    if (held === 'conflict') throw heldError(path, readHolder(path) ?? holder);
+    if (current && !isAliveHere(current)) held = await tryFlock(path, ['-w', String(deadHolderWaitS)]);
+    if (held === 'conflict') throw heldError(path, readHolder(path) ?? current, kind);
   }
   const child = held;
-  writeFileSync(path, `${JSON.stringify(me())}\n`); // in place: same inode
+  writeFileSync(path, `${JSON.stringify(holder)}\n`); // in place: same inode
   let released = false;
   return {
     path,
@@ -127,11 +164,11 @@ type FlockChild = ChildProcessByStdio<Writable, Readable, Readable>;
 
 function tryFlock(path: string, mode: string[]): Promise<FlockChild | 'conflict'> {
   return new Promise((resolve, reject) => {
+    // Its own process group: a signal sent to the worker's group (pueue kill --signal, a
+    // Ctrl-C in the terminal) must not end the lock holder before the worker has finished
+    // writing. It still dies with the worker: its stdin pipe closes then.
     const child = spawn('flock', [...mode, '-E', String(CONFLICT), path, '-c', 'echo locked; exec cat'], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      // Its own process group: a Ctrl-C on the terminal (sweep run) signals the whole
-      // foreground group, and a killed holder would drop the lock under a live worker,
-      // or fail its taking as LOCK_FAILED. It still dies with us: our pipe closes.
       detached: true,
     });
     let out = '';
@@ -168,7 +205,7 @@ function tryFlock(path: string, mode: string[]): Promise<FlockChild | 'conflict'
   });
 }
 
-function acquirePidFile(path: string): UnitLock {
+function acquirePidFile(path: string, kind: LockKind, me: LockHolder): UnitLock {
   for (let attempt = 0; attempt < 2; attempt++) {
     let fd: number;
     try {
@@ -182,9 +219,9 @@ function acquirePidFile(path: string): UnitLock {
         rmSync(path, { force: true });
         continue;
       }
-      throw heldError(path, holder);
+      throw heldError(path, holder, kind);
     }
-    writeSync(fd, `${JSON.stringify(me())}\n`);
+    writeSync(fd, `${JSON.stringify(me)}\n`);
     closeSync(fd);
     let released = false;
     return {
@@ -198,7 +235,7 @@ function acquirePidFile(path: string): UnitLock {
       },
     };
   }
-  throw heldError(path, readHolder(path));
+  throw heldError(path, readHolder(path), kind);
 }
 
 function findOnPath(cmd: string): string | undefined {

@@ -10,13 +10,18 @@
  *   simultaneous queries, memory limit, timeouts). Retried with exponential
  *   back-off and jitter, at most `retries` times, while the worker lowers its
  *   concurrency.
+ * - `busy`: the server refused the query at its own limit before running it
+ *   (TOO_MANY_SIMULTANEOUS_QUERIES, SERVER_OVERLOADED): back-pressure. The worker
+ *   lowers its concurrency and tries again with a budget of its own (time, like an
+ *   outage), never spending the config's `retries`.
  * - `permanent`: syntax, unknown table or column, type mismatch, ...: the same
  *   SQL would fail the same way. Recorded once.
  */
 import { EngineError } from '../engine/engine.js';
+import { isBusyCode, isTransientCode } from '../engine/errors.js';
 import type { RecordError } from '../results/record.js';
 
-export type FailureKind = 'connection' | 'transient' | 'permanent';
+export type FailureKind = 'connection' | 'busy' | 'transient' | 'permanent';
 
 export interface Failure {
   kind: FailureKind;
@@ -43,16 +48,9 @@ const CONNECTION_NAMES = new Set([
 const CONNECTION_MESSAGE = /\b(ECONNREFUSED|ECONNRESET|EPIPE|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)\b|socket hang up/i;
 
 /**
- * ClickHouse codes that are worth retrying even if an engine did not flag them:
- * 159 TIMEOUT_EXCEEDED, 160 TOO_SLOW, 173 CANNOT_ALLOCATE_MEMORY, 202
- * TOO_MANY_SIMULTANEOUS_QUERIES, 203 NO_FREE_CONNECTION, 209 SOCKET_TIMEOUT,
- * 210 NETWORK_ERROR, 236 ABORTED, 241 MEMORY_LIMIT_EXCEEDED, 394
- * QUERY_WAS_CANCELLED (we cancel only when stopping, so it is the server
- * shutting down), 439 CANNOT_SCHEDULE_TASK.
+ * Error messages are capped: a record is a line, not a log file. The cut is
+ * marked (`... (N more characters)`), and the README says so.
  */
-const TRANSIENT_CODES = new Set([159, 160, 173, 202, 203, 209, 210, 236, 241, 394, 439]);
-
-/** Error messages are capped: a record is a line, not a log file. */
 export const MAX_MESSAGE_CHARS = 8000;
 
 export function classifyFailure(err: unknown): Failure {
@@ -60,8 +58,9 @@ export function classifyFailure(err: unknown): Failure {
   if (CONNECTION_NAMES.has(error.name) || (error.code === null && CONNECTION_MESSAGE.test(error.message))) {
     return { kind: 'connection', error };
   }
+  if (error.code !== null && isBusyCode(error.code)) return { kind: 'busy', error };
   const flagged = err instanceof EngineError && err.transient;
-  if (flagged || (error.code !== null && TRANSIENT_CODES.has(error.code))) return { kind: 'transient', error };
+  if (flagged || (error.code !== null && isTransientCode(error.code))) return { kind: 'transient', error };
   return { kind: 'permanent', error };
 }
 

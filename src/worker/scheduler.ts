@@ -9,6 +9,11 @@
  * - `outage` outcomes (the server did not answer) pause the queue; one probe at
  *   a time asks the server with growing pauses until it answers, then the queue
  *   resumes. An outage longer than `outageTimeoutMs` ends the run.
+ * - `busy` outcomes (the server refused the query at its own limit, e.g.
+ *   TOO_MANY_SIMULTANEOUS_QUERIES) are back-pressure, not a config's failure:
+ *   the concurrency is halved and the job comes back after a pause, without
+ *   touching the config's retry budget. Busy answers with no success in between
+ *   for longer than `outageTimeoutMs` end the run like an outage.
  * - stop(): no new attempts; running ones see the shared AbortSignal (the engine
  *   cancels them on the server); run() resolves once they have settled.
  *
@@ -16,6 +21,7 @@
  * Deadlines live in the engine, which can cancel the query.
  */
 import PQueue from 'p-queue';
+import { ThroughputSeeker, type AutoDecision, type AutoOptions } from './autotune.js';
 import { backoffMs } from './retry.js';
 
 export type AttemptOutcome =
@@ -25,11 +31,18 @@ export type AttemptOutcome =
   | { kind: 'retry'; delayMs: number }
   /** The server did not answer: requeue, pause, probe. */
   | { kind: 'outage'; reason: string }
+  /** The server refused it at its limit (not run): lower the concurrency, requeue after a pause. */
+  | { kind: 'busy'; reason: string }
   /** Stopped by stop(): no record. */
   | { kind: 'aborted' };
 
 export interface DispatcherOptions<J> {
+  /** Queries in flight; with `auto`, the ceiling (auto's max). */
   concurrency: number;
+  /** Seek the concurrency that gives the most configs per second (autotune.ts) instead of holding `concurrency`. */
+  auto?: AutoOptions;
+  /** Each change `auto` makes. */
+  onAuto?: (decision: AutoDecision) => void;
   attempt: (job: J, signal: AbortSignal) => Promise<AttemptOutcome>;
   /** Resolves when the server answers, rejects when it does not. */
   probe: (signal: AbortSignal) => Promise<void>;
@@ -38,15 +51,19 @@ export interface DispatcherOptions<J> {
   onConcurrency?: (current: number, target: number) => void;
   /** Probe pauses (default 250 ms doubling to 5 s). */
   probeBackoff?: { baseMs: number; capMs: number };
+  /** Pauses before a job refused as busy comes back (default 100 ms doubling to 3 s). */
+  busyBackoff?: { baseMs: number; capMs: number };
   now?: () => number;
 }
 
 export interface DispatchResult {
-  /** Why the run ended early: stop() was called, or the server stayed away. */
-  stopped?: 'requested' | 'unreachable';
-  /** For `unreachable`: what the last probe said. */
+  /** Why the run ended early: stop() was called, the server stayed away (or busy), or the caller halted it. */
+  stopped?: StopReason;
+  /** For `unreachable`: what the last probe said; for `halted`: the caller's words. */
   reason?: string;
 }
+
+export type StopReason = 'requested' | 'unreachable' | 'halted';
 
 /** Additive increase, multiplicative decrease of the number of queries in flight. */
 export class ConcurrencyGovernor {
@@ -95,6 +112,8 @@ export class ConcurrencyGovernor {
 export class Dispatcher<J> {
   private readonly queue: PQueue;
   private readonly governor: ConcurrencyGovernor;
+  private readonly seeker: ThroughputSeeker | undefined;
+  private lastAutoPressure = Number.NEGATIVE_INFINITY;
   private readonly stopController = new AbortController();
   private readonly now: () => number;
   private jobs: Iterator<J> | undefined;
@@ -104,6 +123,9 @@ export class Dispatcher<J> {
   private running = 0;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private outageSince: number | undefined;
+  /** When the first busy answer since the last success came. */
+  private busySince: number | undefined;
+  private busyStreak = 0;
   private stopped: DispatchResult['stopped'];
   private stopReason: string | undefined;
   private finish: (() => void) | undefined;
@@ -112,7 +134,8 @@ export class Dispatcher<J> {
 
   constructor(private readonly opts: DispatcherOptions<J>) {
     this.governor = new ConcurrencyGovernor(opts.concurrency);
-    this.queue = new PQueue({ concurrency: opts.concurrency });
+    this.seeker = opts.auto ? new ThroughputSeeker(opts.auto) : undefined;
+    this.queue = new PQueue({ concurrency: this.seeker?.current ?? opts.concurrency });
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -121,7 +144,7 @@ export class Dispatcher<J> {
   }
 
   get concurrency(): number {
-    return this.governor.current;
+    return this.seeker?.current ?? this.governor.current;
   }
 
   get inOutage(): boolean {
@@ -138,7 +161,7 @@ export class Dispatcher<J> {
   }
 
   /** Take no new attempts, abort the running ones; run() resolves when they have settled. */
-  stop(why: 'requested' | 'unreachable' = 'requested', reason?: string): void {
+  stop(why: StopReason = 'requested', reason?: string): void {
     if (this.stopped) return;
     this.stopped = why;
     this.stopReason = reason;
@@ -196,13 +219,35 @@ export class Dispatcher<J> {
     switch (outcome.kind) {
       case 'done':
         this.outstanding--;
-        if (outcome.success && this.governor.onSuccess(now)) this.applyConcurrency();
+        if (outcome.success) {
+          this.busySince = undefined;
+          this.busyStreak = 0;
+          if (this.seeker) this.applyAuto(this.seeker.onCompletion(now));
+          else if (this.governor.onSuccess(now)) this.applyConcurrency();
+        }
         break;
+      case 'busy': {
+        this.busySince ??= now;
+        this.busyStreak++;
+        this.pressure(now);
+        if (this.stopped) break;
+        if (now - this.busySince >= this.opts.outageTimeoutMs) {
+          this.outstanding--;
+          this.stop('unreachable', `the server stayed at its limit for ${Math.round((now - this.busySince) / 1000)} s (${outcome.reason})`);
+          break;
+        }
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          if (!this.stopped) this.enqueue(job, 1);
+        }, backoffMs(Math.min(this.busyStreak, 6), this.opts.busyBackoff ?? { baseMs: 100, capMs: 3000 }));
+        this.retryTimers.add(t);
+        break;
+      }
       case 'aborted':
         this.outstanding--;
         break;
       case 'retry': {
-        if (this.governor.onPressure(now)) this.applyConcurrency();
+        this.pressure(now);
         if (this.stopped) break;
         const t = setTimeout(() => {
           this.retryTimers.delete(t);
@@ -226,11 +271,29 @@ export class Dispatcher<J> {
     this.opts.onConcurrency?.(this.governor.current, this.governor.target);
   }
 
+  /** Pressure halves the concurrency: auto's level, or the governor's (once per window either way). */
+  private pressure(now: number): void {
+    if (!this.seeker) {
+      if (this.governor.onPressure(now)) this.applyConcurrency();
+      return;
+    }
+    // Failures that arrive together (16 in flight, one overload) are one event.
+    if (now - this.lastAutoPressure < 1000) return;
+    this.lastAutoPressure = now;
+    this.applyAuto(this.seeker.onPressure(now));
+  }
+
+  private applyAuto(decision: AutoDecision | undefined): void {
+    if (!decision) return;
+    this.queue.concurrency = decision.to;
+    this.opts.onAuto?.(decision);
+  }
+
   private enterOutage(reason: string): void {
     if (this.outageSince !== undefined) return;
     this.outageSince = this.now();
     this.queue.pause();
-    if (this.governor.onPressure(this.outageSince)) this.applyConcurrency();
+    this.pressure(this.outageSince);
     this.opts.onOutage?.({ state: 'down', downForMs: 0, reason });
     void this.probeUntilBack(reason);
   }

@@ -22,16 +22,42 @@ export interface TodoPlan {
   /** Configs whose current record stands (terminal for this run). */
   done: { ok: number; skipped: number; error: number };
   /** Why configs that have a record are in `todo` anyway. */
-  rerun: { error: number; changed: number };
+  rerun: RerunReasons;
   /** Offsets of record lines to drop when compacting (superseded or rerun). */
   drop: number[];
   /** Records for configs not in the unit (left the grid): kept, counted. */
   orphans: number;
 }
 
+/** Counts of configs run again, by reason (the summary names each). */
+export interface RerunReasons {
+  /** `error` records retried. */
+  error: number;
+  /** The SQL changed since the record was written. */
+  changed: number;
+  /** The record was written for another target (or is a v1 record, which names none). */
+  target: number;
+  /** The target's setup ran again (or for the first time) since the record was written. */
+  setup: number;
+  /** ok or skipped records run again because the user asked (--rerun skipped|all). */
+  requested: number;
+}
+
+/** What `--rerun` asks for: `none` keeps errors (--no-retry-errors), `errors` is the default. */
+export type RerunMode = 'none' | 'errors' | 'skipped' | 'all';
+
 export interface PlanOptions {
-  /** Run configs whose latest record is `error` again (default true). */
-  retryErrors: boolean;
+  /** The target this run writes for (src/engine/target.ts). */
+  target: string;
+  /** The setup generation in force on it, null when the sweep has no setup. */
+  setup: string | null;
+  rerun: RerunMode;
+  /** Only configs for which this holds are run (--only); the others' records stand as they are. */
+  selected?: (c: UnitConfig) => boolean;
+}
+
+export function emptyReasons(): RerunReasons {
+  return { error: 0, changed: 0, target: 0, setup: 0, requested: 0 };
 }
 
 /** Byte order for ASCII ids (the ids of src/spec/ids.ts are ASCII). */
@@ -66,17 +92,14 @@ export function latestByConfig(heads: readonly RecordHead[]): { latest: RecordHe
 /**
  * Merge the unit's configs (sorted by id, unique) with the file's record heads.
  * A config is done when its latest record is `ok` or `skipped` (or `error`
- * without retryErrors) AND was written for the SQL it has now.
+ * with rerun `none`) AND was written for the SQL it has now, on this target,
+ * under this setup generation. Configs outside `selected` are never run; their
+ * records count as they stand.
  */
 export function planTodo(configs: readonly UnitConfig[], heads: readonly RecordHead[], opts: PlanOptions): TodoPlan {
   const { latest, superseded } = latestByConfig(heads);
-  const plan: TodoPlan = {
-    todo: [],
-    done: { ok: 0, skipped: 0, error: 0 },
-    rerun: { error: 0, changed: 0 },
-    drop: superseded,
-    orphans: 0,
-  };
+  const plan: TodoPlan = { todo: [], done: { ok: 0, skipped: 0, error: 0 }, rerun: emptyReasons(), drop: superseded, orphans: 0 };
+  const isSelected = opts.selected ?? (() => true);
   let i = 0;
   let j = 0;
   while (i < configs.length) {
@@ -90,21 +113,33 @@ export function planTodo(configs: readonly UnitConfig[], heads: readonly RecordH
       continue;
     }
     i++;
-    if (order < 0 || !r) {
-      plan.todo.push(c);
+    const record = order === 0 ? r : undefined;
+    if (record) j++;
+    const selected = isSelected(c);
+    if (!record) {
+      if (selected) plan.todo.push(c);
       continue;
     }
-    j++;
-    if (r.sql_sha256 !== c.sql_sha256) {
-      plan.rerun.changed++;
-      plan.drop.push(r.offset);
-      plan.todo.push(c);
-    } else if (r.status === 'error' && opts.retryErrors) {
-      plan.rerun.error++;
-      plan.drop.push(r.offset);
+    const stale: keyof RerunReasons | undefined =
+      record.sql_sha256 !== c.sql_sha256 ? 'changed' : record.target !== opts.target ? 'target' : record.setup !== opts.setup ? 'setup' : undefined;
+    if (!selected) {
+      // Left as it is: counted only when it would count as done for this run.
+      if (!stale) plan.done[record.status]++;
+      continue;
+    }
+    const asked =
+      stale ??
+      (record.status === 'error' && opts.rerun !== 'none'
+        ? 'error'
+        : (record.status === 'skipped' && (opts.rerun === 'skipped' || opts.rerun === 'all')) || (record.status === 'ok' && opts.rerun === 'all')
+          ? 'requested'
+          : undefined);
+    if (asked) {
+      plan.rerun[asked]++;
+      plan.drop.push(record.offset);
       plan.todo.push(c);
     } else {
-      plan.done[r.status]++;
+      plan.done[record.status]++;
     }
   }
   plan.orphans += latest.length - j;

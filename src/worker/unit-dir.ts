@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import type { UnitIndex } from '../generate/manifest-types.js';
+import type { UnitIndex } from '../format/manifest.js';
 import type { Spec } from '../spec/schema.js';
 import { compareIds, isSortedById, type UnitConfig } from './todo.js';
 

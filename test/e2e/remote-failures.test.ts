@@ -61,7 +61,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
     await env.pueue.restartDaemon({ mode: 'kill' });
 
     const { doc: st, res } = await s.json<StatusReport>(['status', 'sweep.yaml'], { expectCode: 1 });
-    expect(st.groupState.status).toBe('Paused');
+    expect(st.group_state.status).toBe('Paused');
     expect(st.totals.killed).toBe(1);
     const killed = st.units.filter((u) => u.task?.state === 'Killed').map((u) => u.unit);
     expect(killed).toHaveLength(1);
@@ -81,7 +81,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
     const sub = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], { expectCode: 0 })).doc;
     expect(sub.queued.map((q) => q.unit)).toEqual(killed);
     expect(sub.plan.active.map((a) => a.state)).toEqual(Array.from({ length: waiting }, () => 'Queued'));
-    expect(sub.groupResumed).toBe(true);
+    expect(sub.group_resumed).toBe(true);
     // status --watch refreshes (one session each) until no task of the sweep is waiting or running.
     const watched = await s.json<StatusReport>(['status', 'sweep.yaml', '--watch', '--interval', '0.5'], { expectCode: 0 });
     expect(watched.doc).toMatchObject({ idle: true, complete: true, progress: 1 });
@@ -233,7 +233,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
     const before = execFileSync('find', [s.local, '-printf', '%p %s %T@\n'], { encoding: 'utf8' });
     const tasksBefore = Object.keys((await env.pueue.status()).tasks).length;
     const dry = await s.json<SubmitReport>(['submit-all', 'sweep.yaml', '--dry-run'], { expectCode: 0 });
-    expect(dry.doc.dryRun).toBe(true);
+    expect(dry.doc.dry_run).toBe(true);
     expect(dry.doc.plan.queue.map((q) => q.unit)).toEqual(['u-1', 'u-2', 'u-3']);
     expect(dry.doc.queued).toEqual([]);
     expect(existsSync(s.sweepDir)).toBe(false);
@@ -246,7 +246,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
     const capped = writeSweep(env, { name: 'capped', template: 'SELECT {u:UInt8} AS u\n', params: { u: [1] }, unit: ['u'], memoryMax: '1G' });
     expect((await capped.run(['generate', 'sweep.yaml'])).code).toBe(0);
     const cap = (await capped.json<SubmitReport>(['submit-all', 'sweep.yaml', '--dry-run'], { expectCode: 0 })).doc;
-    expect(cap.preflight.memoryCap).toMatchObject({ memoryMax: '1G', enforced: trial.status === 0 });
+    expect(cap.preflight.memory_cap).toMatchObject({ memory_max: '1G', enforced: trial.status === 0 });
     if (trial.status !== 0) expect(cap.warnings.join('\n')).toMatch(/remote\.memory_max 1G is NOT enforced on sweep-test-remote: a trial 'systemd-run --user --scope' failed/);
 
     // status and collect before any submission

@@ -64,7 +64,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier, end to end',
     const status = await s.json<StatusReport>(['status', 'sweep.yaml'], { expectCode: 0 });
     expect(status.doc.complete).toBe(true);
     expect(status.doc.idle).toBe(true);
-    expect(status.doc.totals).toMatchObject({ configs: 36, ok: 36, remaining: 0, error: 0, unitsComplete: 6 });
+    expect(status.doc.totals).toMatchObject({ configs: 36, ok: 36, remaining: 0, error: 0, units_complete: 6 });
     expect(status.doc.after[0]?.task?.state).toBe('Success');
     expect(status.doc.connections).toBe(1);
 

@@ -34,9 +34,22 @@ export interface ClickHouseHandle {
   stop(): Promise<void>;
 }
 
-export async function startClickHouse(): Promise<ClickHouseHandle> {
+export interface ClickHouseOptions {
+  /** A private server (never CLICKHOUSE_URL's or a container) with these limits, for tests of the server at its limit. */
+  maxConcurrentQueries?: number;
+  /** Settings of the default profile (e.g. queue_max_wait_ms: 0, the current default; 18.16's is 5000). */
+  profile?: Record<string, string | number>;
+}
+
+export async function startClickHouse(opts: ClickHouseOptions = {}): Promise<ClickHouseHandle> {
   const off = withheld('clickhouse');
   if (off) throw off;
+  const privateOnly = opts.maxConcurrentQueries !== undefined || opts.profile !== undefined;
+  if (privateOnly) {
+    const binary = findServerBinary();
+    if (!binary) throw new ComponentMissing('clickhouse', 'this test needs a clickhouse-server binary it can start with its own limits, and none is on PATH or in /usr/sbin');
+    return startBinary(binary, opts);
+  }
   const fromEnv = process.env['CLICKHOUSE_URL'];
   if (fromEnv) {
     return {
@@ -104,7 +117,7 @@ function findServerBinary(): { command: string; prefix: string[] } | undefined {
 }
 
 
-function serverConfig(dir: string, httpPort: number, tcpPort: number): string {
+function serverConfig(dir: string, httpPort: number, tcpPort: number, maxConcurrentQueries = 200): string {
   // <yandex> is the root tag 18.16 requires; current releases still accept it.
   return `<?xml version="1.0"?>
 <yandex>
@@ -113,7 +126,7 @@ function serverConfig(dir: string, httpPort: number, tcpPort: number): string {
   <tcp_port>${tcpPort}</tcp_port>
   <listen_host>127.0.0.1</listen_host>
   <keep_alive_timeout>3</keep_alive_timeout>
-  <max_concurrent_queries>200</max_concurrent_queries>
+  <max_concurrent_queries>${maxConcurrentQueries}</max_concurrent_queries>
   <path>${dir}/data/</path>
   <tmp_path>${dir}/tmp/</tmp_path>
   <user_files_path>${dir}/user_files/</user_files_path>
@@ -126,9 +139,11 @@ function serverConfig(dir: string, httpPort: number, tcpPort: number): string {
 `;
 }
 
-const USERS_XML = `<?xml version="1.0"?>
+const usersXml = (profile: Record<string, string | number> = {}): string => `<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage>${Object.entries(profile)
+    .map(([k, v]) => `<${k}>${v}</${k}>`)
+    .join('')}</default></profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
   </users>
@@ -136,16 +151,16 @@ const USERS_XML = `<?xml version="1.0"?>
 </yandex>
 `;
 
-async function startBinary(binary: { command: string; prefix: string[] }): Promise<ClickHouseHandle> {
+async function startBinary(binary: { command: string; prefix: string[] }, opts: ClickHouseOptions = {}): Promise<ClickHouseHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'sweep-ch-'));
   for (const sub of ['data', 'tmp', 'user_files', 'format_schemas']) await mkdir(join(dir, sub));
-  await writeFile(join(dir, 'users.xml'), USERS_XML);
+  await writeFile(join(dir, 'users.xml'), usersXml(opts.profile));
   let lastError: unknown;
   // Free ports can be taken between probing and binding: try a few pairs.
   for (let attempt = 0; attempt < 4; attempt++) {
     const httpPort = await freePort();
     const tcpPort = await freePort();
-    await writeFile(join(dir, 'config.xml'), serverConfig(dir, httpPort, tcpPort));
+    await writeFile(join(dir, 'config.xml'), serverConfig(dir, httpPort, tcpPort, opts.maxConcurrentQueries));
     const url = `http://127.0.0.1:${httpPort}`;
     let child: ChildProcess | undefined = spawnServer(binary, dir);
     try {

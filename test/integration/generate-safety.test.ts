@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Manifest } from '../../src/generate/manifest-types.js';
+import type { Manifest } from '../../src/format/manifest.js';
 import { lacks } from '../harness/components.js';
 import { chQuery } from '../harness/clickhouse.js';
 import { runSweep, tempDir } from '../helpers/cli.js';

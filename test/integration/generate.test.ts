@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Manifest, UnitIndex } from '../../src/generate/manifest-types.js';
+import type { Manifest, UnitIndex } from '../../src/format/manifest.js';
 import { runSweep, tempDir } from '../helpers/cli.js';
 
 const TEMPLATE = 'SELECT {symbol:String} AS symbol, {threshold:UInt32} AS threshold, {z:Float64} AS z;\n';
@@ -29,7 +29,7 @@ describe('sweep generate', () => {
     const res = await runSweep(['generate', 'sweep.yaml', '--json'], { cwd: t.dir });
     expect(res.code).toBe(0);
     const out = join(t.dir, 'out', 'demo');
-    expect(JSON.parse(res.stdout)).toEqual({ configs: 6, units: 3, written: 6, unchanged: 0, removed: 0, out });
+    expect(JSON.parse(res.stdout)).toEqual({ configs: 6, units: 3, written: 6, unchanged: 0, removed: 0, out, warnings: [] });
     expect(listSql(out)).toEqual([
       'symbol-BTC__threshold-250/symbol-BTC__threshold-250__z-1.5.sql',
       'symbol-BTC__threshold-250/symbol-BTC__threshold-250__z-2.sql',
@@ -119,5 +119,18 @@ describe('sweep generate', () => {
     const res = await runSweep(['generate', 'sweep.yaml', '--out', 'elsewhere'], { cwd: t.dir });
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^6 configs in 3 units -> .*elsewhere\nwrote 6, unchanged 0, removed 0\n$/);
+  });
+
+  it('warns, and still writes, when a config passes the server\'s max_query_size or a unit holds one config', async () => {
+    const dir = join(t.dir, 'warn');
+    mkdirSync(dir);
+    // A 300 KiB literal in every config: ClickHouse parses 256 KiB of query text by default (code 62 beyond).
+    writeFileSync(join(dir, 'q.sql'), `SELECT {a:UInt32} AS a, {b:UInt32} AS b, '${'x'.repeat(300 * 1024)}' AS big`);
+    writeFileSync(join(dir, 'sweep.yaml'), 'name: warn\ntemplate: q.sql\nparams:\n  a: [1, 2]\n  b: [1, 2, 3]\nunit: [a, b]\n');
+    const res = await runSweep(['generate', 'sweep.yaml', '--json'], { cwd: dir });
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/warning: config a-1__b-1: its SQL is 300 KiB, above ClickHouse's default max_query_size of 256 KiB: every such config fails with SYNTAX_ERROR \(62\)/);
+    expect(res.stderr).toMatch(/warning: sweep\.yaml: unit: 6 units of 1 config\(s\) each \(it lists every param: one query per pueue task\); pueue is for units \(hundreds of tasks\)/);
+    expect((JSON.parse(res.stdout) as { warnings: string[]; written: number }).written).toBe(6);
   });
 });

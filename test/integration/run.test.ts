@@ -76,7 +76,9 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
     const resultsDir = join(dir, 'out', 'breakout', 'results');
     const child = spawn(process.execPath, [CLI, 'run', 'breakout.yaml', '--clickhouse-url', url, '--concurrency', '2'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     // wait until a few records exist, then interrupt
     const deadline = Date.now() + 60_000;
@@ -87,7 +89,9 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
     }
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(stderr).toMatch(/interrupted \(SIGINT\): run again to resume/);
+    expect(stderr).toMatch(/SIGINT: stopping/);
+    // The summary goes to stdout, progress and notes to stderr.
+    expect(stdout).toMatch(/interrupted \(SIGINT\): run again to resume/);
 
     const again = await runSweep(['run', 'breakout.yaml', '--clickhouse-url', url, '--json'], { cwd: dir, timeoutMs: 120_000 });
     expect(again.code).toBe(0);
@@ -113,8 +117,8 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
     const url = inject('clickhouseUrl');
     const broken = await runSweep(['run', 'broken.yaml', '--clickhouse-url', url], { cwd: dir, timeoutMs: 60_000 });
     expect(broken.code).toBe(1);
-    expect(broken.stderr).toMatch(/sweep broken: INCOMPLETE/);
-    expect(broken.stderr).toMatch(/n-1: UNKNOWN_TABLE \(60\): .*table_that_does_not_exist/);
+    expect(broken.stdout).toMatch(/sweep broken: INCOMPLETE/);
+    expect(broken.stdout).toMatch(/n-1: UNKNOWN_TABLE \(60\): .*table_that_does_not_exist/);
     const records = readRecords(join(dir, 'out', 'broken', 'results.ndjson'));
     expect(records.map((r) => [r.status, r.error?.code])).toEqual([
       ['error', 60],
@@ -123,7 +127,7 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
     ]);
   });
 
-  it.skipIf(lacks('pueue'))('runs the units through a local pueue daemon when one answers (never starting one)', async () => {
+  it.skipIf(lacks('pueue'))('with --pueue, runs the units through your local pueue daemon (never starting one); without it, in-process', async () => {
     const pueue = await startPueue();
     try {
       const dir = join(t.dir, 'pueue');
@@ -133,7 +137,7 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
       copyExample(dir, 'sweep_run_pueue');
       // The user's daemon is found through their own settings: here PUEUE_CONFIG_PATH.
       const env = { ...process.env, PUEUE_CONFIG_PATH: pueue.configPath, PATH: `${process.env['HOME']}/.cargo/bin:${process.env['PATH'] ?? ''}` };
-      const res = await runSweep(['run', 'breakout.yaml', '--clickhouse-url', url, '--json'], { cwd: dir, env, timeoutMs: 180_000 });
+      const res = await runSweep(['run', 'breakout.yaml', '--clickhouse-url', url, '--pueue', '--json'], { cwd: dir, env, timeoutMs: 180_000 });
       expect(res.stderr).toMatch(/units run in your local pueue daemon, group sweep-breakout: 12 queued/);
       expect(res.code).toBe(0);
       expect(JSON.parse(res.stdout)).toMatchObject({ configs: 36, complete: true, error: 0 });
@@ -143,9 +147,16 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
       expect(labels.every((l) => typeof l === 'string' && l.startsWith('sweep:breakout:symbol-'))).toBe(true);
       expect(readRecords(join(dir, 'out', 'breakout', 'results.ndjson'))).toHaveLength(36);
 
-      const again = await runSweep(['run', 'breakout.yaml', '--clickhouse-url', url, '--json'], { cwd: dir, env, timeoutMs: 120_000 });
+      const again = await runSweep(['run', 'breakout.yaml', '--clickhouse-url', url, '--pueue', '--json'], { cwd: dir, env, timeoutMs: 120_000 });
       expect(again.code).toBe(0);
       expect(again.stderr).toMatch(/0 queued, 0 already queued or running, 12 complete/);
+      // The daemon answering does not decide anything any more: without --pueue the units run here.
+      const tasksBefore = Object.keys((await pueue.status()).tasks).length;
+      const inProcess = await runSweep(['run', 'breakout.yaml', '--clickhouse-url', url, '--rerun', 'all', '--json'], { cwd: dir, env, timeoutMs: 120_000 });
+      expect(inProcess.code).toBe(0);
+      expect(inProcess.stderr).not.toMatch(/pueue daemon/);
+      expect(JSON.parse(inProcess.stdout)).toMatchObject({ mode: 'in-process', ran: 36, complete: true });
+      expect(Object.keys((await pueue.status()).tasks)).toHaveLength(tasksBefore);
     } finally {
       await pueue.stop();
     }

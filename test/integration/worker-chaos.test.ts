@@ -169,7 +169,10 @@ describe.skipIf(lacks('clickhouse'))('the worker process', () => {
       const cases: Array<[string[], RegExp]> = [
         [['--dir', f.out], /required option '--unit <unit>'/],
         [['--dir', f.out, '--unit', 'all', '--max-threads', 'lots'], /--max-threads: expected a positive integer or 'auto', found "lots"/],
-        [['--dir', f.out, '--unit', 'all', '--concurrency', '-3'], /--concurrency: expected a positive integer, found "-3"/],
+        // The bundle's parser (node's parseArgs) refuses a value that looks like a flag, naming the flag.
+        [['--dir', f.out, '--unit', 'all', '--concurrency', '-3'], /--concurrency' argument is ambiguous/],
+        [['--dir', f.out, '--unit', 'all', '--concurrency=0'], /--concurrency: expected a positive integer, found "0"/],
+        [['--dir', f.out, '--unit', 'all', '--bogus'], /Unknown option '--bogus'/],
         [['--dir', f.out, '--unit', 'all', '--clickhouse-url', 'not a url'], /--clickhouse-url: expected an http\(s\):\/\/ URL/],
         [['--dir', `${f.out}/nope`, '--unit', 'all'], /--dir .*nope: expected a sweep directory/],
         [['--dir', f.out, '--unit', 'other'], /--unit other: expected .*units\/other\.json, found no such file; units here: all/],

@@ -8,8 +8,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { build } from 'esbuild';
+import type { UnitIndex } from '../../src/format/manifest.js';
 import { generate } from '../../src/generate/generate.js';
-import type { UnitIndex } from '../../src/generate/manifest-types.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
 
@@ -99,7 +99,7 @@ export async function bundleCli(): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'worker.mjs');
   await build({
-    entryPoints: [join(REPO_ROOT, 'src/cli/bin.ts')],
+    entryPoints: [join(REPO_ROOT, 'src/worker/main.ts')],
     outfile: path,
     bundle: true,
     platform: 'node',

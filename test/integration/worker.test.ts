@@ -6,9 +6,11 @@
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import type { ResultRecord } from '../../src/results/record.js';
+import { httpTarget } from '../../src/engine/target.js';
+import type { ResultRecord, ShapeLine } from '../../src/results/record.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { runUnit, type RunUnitOptions } from '../../src/worker/run-unit.js';
 import { lacks } from '../harness/components.js';
@@ -99,11 +101,22 @@ describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
     expect(text).not.toContain('\r');
     const records = text.trim().split('\n').map((l) => JSON.parse(l) as ResultRecord);
     const ok = records.find((r) => r.status === 'ok') as ResultRecord;
-    expect(Object.keys(ok).slice(0, 4)).toEqual(['v', 'config', 'status', 'sql_sha256']);
-    expect(Object.keys(ok)).toEqual(['v', 'config', 'status', 'sql_sha256', 'sweep', 'unit', 'params', 'rows', 'rows_read', 'bytes_read', 'elapsed_ms', 'attempts', 'query_id', 'max_threads', 'engine', 'host', 'worker', 'started_at', 'finished_at']);
-    expect(ok).toMatchObject({ v: 1, sweep: 'wmix', unit: 'all', attempts: 1, max_threads: 1, engine: `http ${version}`, host: hostname(), worker: TOOL_VERSION });
+    expect(Object.keys(ok).slice(0, 6)).toEqual(['v', 'config', 'status', 'sql_sha256', 'target', 'setup']);
+    expect(Object.keys(ok)).toEqual([
+      'v', 'config', 'status', 'sql_sha256', 'target', 'setup', 'sweep', 'unit', 'params', 'shape', 'rows', 'rows_read', 'bytes_read',
+      'elapsed_ms', 'attempts', 'query_id', 'max_threads', 'engine', 'host', 'worker', 'started_at', 'finished_at',
+    ]);
+    expect(ok).toMatchObject({ v: 2, sweep: 'wmix', unit: 'all', attempts: 1, max_threads: 1, engine: `http ${version}`, host: hostname(), worker: TOOL_VERSION });
+    // The target names the server (never the credentials); a loopback address names this machine too.
+    expect(ok.target).toBe(httpTarget(inject('clickhouseUrl'), 'default'));
+    expect(ok.target).not.toMatch(/@127|:[^/]*@|password/);
+    expect(ok.setup).toBeNull();
+    // The result's columns and types, once per shape in results/shapes/all.ndjson.
+    const shapes = readFileSync(join(mix.out, 'results', 'shapes', 'all.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ShapeLine);
+    expect(shapes.find((sh) => sh.shape === ok.shape)?.columns.map((c) => c.name)).toEqual(Object.keys(ok.rows[0] ?? {}));
     expect(ok.rows_read).toBeGreaterThan(0);
-    expect(ok.query_id).toMatch(new RegExp(`^wmix:[0-9a-f]{8}:${ok.config}:1$`));
+    // Query ids carry the sweep and the unit, so a restarted worker can cancel what an earlier one left running.
+    expect(ok.query_id).toMatch(new RegExp(`^wmix:all:[0-9a-f]{8}:${ok.config}:1$`));
     expect(Date.parse(ok.finished_at)).toBeGreaterThanOrEqual(Date.parse(ok.started_at));
     // Sub-millisecond timings (the shell tier had whole seconds).
     expect(records.some((r) => !Number.isInteger(r.elapsed_ms))).toBe(true);
@@ -117,7 +130,7 @@ describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
     const before = byConfig(readRecords(mix.results('all')));
     const summary = await runUnit(opts(mix));
     expect(summary).toMatchObject({ already_done: 250, rerun: { error: 250, changed: 0 }, ran: { ok: 0, skipped: 0, error: 250 }, error: 250, missing: 0 });
-    expect(summary.file.records_dropped).toBe(250);
+    expect(summary.file.records_moved_aside).toBe(250);
     const after = byConfig(readRecords(mix.results('all')));
     expect(after.size).toBe(500);
     for (const [id, list] of after) {
@@ -131,8 +144,61 @@ describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
   });
 
   it('keeps errors with --no-retry-errors and runs nothing, without connecting', async () => {
-    const summary = await runUnit(opts(mix, { retryErrors: false, clickhouseUrl: 'http://127.0.0.1:1' }));
-    expect(summary).toMatchObject({ already_done: 500, engine: null, ok: 125, skipped: 125, error: 250, ran: { ok: 0, skipped: 0, error: 0 } });
+    // As if every record had been written for a server on port 1, where nothing listens.
+    const path = mix.results('all');
+    const original = readFileSync(path, 'utf8');
+    const here = httpTarget(inject('clickhouseUrl'), 'default');
+    const there = httpTarget('http://127.0.0.1:1', 'default');
+    writeFileSync(path, original.split(`"target":"${here}"`).join(`"target":"${there}"`));
+    try {
+      const summary = await runUnit(opts(mix, { rerun: 'none', clickhouseUrl: 'http://127.0.0.1:1' }));
+      expect(summary).toMatchObject({ already_done: 500, engine: null, ok: 125, skipped: 125, error: 250, ran: { ok: 0, skipped: 0, error: 0 } });
+    } finally {
+      writeFileSync(path, original);
+    }
+  });
+
+  it('with concurrency auto, seeks its level (logged, in the summary), sizes max_threads to it, and every config ends ok', async () => {
+    const n = 1500;
+    const f = await makeSweep({
+      spec: `name: wauto\ntemplate: q.sql\nparams:\n  i: [${Array.from({ length: n }, (_, i) => i).join(', ')}]\nworker:\n  concurrency: auto\n`,
+      template: 'SELECT {i:UInt32} AS i, sum(number) AS s FROM numbers(300000)\n',
+      tag: 'wauto',
+    });
+    try {
+      const lines: string[] = [];
+      const summary = await runUnit({ ...opts(f), log: (l) => lines.push(l) });
+      expect(summary).toMatchObject({ ok: n, error: 0, missing: 0, concurrency: 32 });
+      expect(summary.auto?.changes.length).toBeGreaterThan(0);
+      expect(summary.auto?.changes[0]?.from).toBe(2);
+      expect(lines.some((l) => /concurrency auto \(1 to 32, starting at 2\)/.test(l))).toBe(true);
+      expect(lines.filter((l) => /concurrency \d+ -> \d+ \(auto: /.test(l))).toHaveLength(summary.auto?.changes.length ?? -1);
+      expect(summary.auto?.final).toBeGreaterThanOrEqual(1);
+      expect(summary.auto?.final).toBeLessThanOrEqual(32);
+    } finally {
+      await f.tmp.remove();
+    }
+  });
+
+  it('runs every config again on another target, says why, and moves the old records aside', async () => {
+    const f = await makeSweep({ spec: 'name: wswitch\ntemplate: q.sql\nparams:\n  n: [1, 2, 3, 4]\n', template: 'SELECT {n:UInt32} AS n\n', tag: 'wswitch' });
+    try {
+      await runUnit(opts(f));
+      const embedded = await runUnit({ dir: f.out, unit: 'all', env: {}, log: () => {}, progressIntervalMs: 0 });
+      expect(embedded).toMatchObject({ ran: { ok: 4 }, rerun: { target: 4, error: 0, changed: 0 }, ok: 4 });
+      expect(embedded.target).toMatch(/^embedded:.*\.chdb@/);
+      const records = readRecords(f.results('all'));
+      expect(records.map((r) => r.target)).toEqual(Array(4).fill(embedded.target));
+      expect(records.map((r) => r.engine.split(' ')[0])).toEqual(['embedded', 'embedded', 'embedded', 'embedded']);
+      // Moved aside, never deleted.
+      const aside = readRecords(join(f.out, 'results', '.superseded', 'all.ndjson'));
+      expect(aside.map((r) => r.target)).toEqual(Array(4).fill(httpTarget(inject('clickhouseUrl'), 'default')));
+      // Back on the server: each config runs again there, nothing counts across targets.
+      const back = await runUnit(opts(f));
+      expect(back).toMatchObject({ ran: { ok: 4 }, rerun: { target: 4 } });
+    } finally {
+      await f.tmp.remove();
+    }
   });
 
   it('cuts a torn last line, and runs a config again whose SQL changed since its record', async () => {
@@ -142,9 +208,9 @@ describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
     // As if this record had been written for an older version of the SQL.
     const text = readFileSync(path, 'utf8').replace(`"config":"${target.config}","status":"ok","sql_sha256":"${target.sql_sha256}"`, `"config":"${target.config}","status":"ok","sql_sha256":"${'0'.repeat(64)}"`);
     writeFileSync(path, text);
-    const torn = '{"v":1,"config":"i-1__kind-0","status":"ok","sql_sha256":"ab';
+    const torn = '{"v":2,"config":"i-1__kind-0","status":"ok","sql_sha256":"ab';
     appendFileSync(path, torn);
-    const summary = await runUnit(opts(mix, { retryErrors: false }));
+    const summary = await runUnit(opts(mix, { rerun: 'none' }));
     expect(summary.file.torn_bytes_cut).toBe(Buffer.byteLength(torn));
     expect(summary.rerun.changed).toBe(1);
     expect(summary.ran).toMatchObject({ ok: 1, skipped: 0, error: 0 });

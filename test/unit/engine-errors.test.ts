@@ -148,8 +148,8 @@ describe('findTrailingServerError', () => {
 
 describe('transient or permanent', () => {
   it('follows the retry policy: overload, memory, timeouts and network codes are transient', () => {
-    for (const code of [202, 241, 159, 209, 210]) expect(isTransientCode(code)).toBe(true);
-    for (const code of [62, 47, 60, 16, 53, 43, 46, 3, 394, 396]) expect(isTransientCode(code)).toBe(false);
+    for (const code of [202, 241, 159, 209, 210, 394, 745]) expect(isTransientCode(code)).toBe(true);
+    for (const code of [62, 47, 60, 16, 53, 43, 46, 3, 396]) expect(isTransientCode(code)).toBe(false);
   });
 
   it('classifies HTTP responses by code, and by status when the body has none', () => {

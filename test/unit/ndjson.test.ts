@@ -16,13 +16,15 @@ const SHA = 'a'.repeat(64);
 
 function rec(config: string, status: ResultRecord['status'], extra: Partial<ResultRecord> = {}): ResultRecord {
   return makeRecord({
-    v: 1,
     config,
     status,
     sql_sha256: SHA,
+    target: 'http://127.0.0.1:8123/default',
+    setup: null,
     sweep: 's',
     unit: 'u',
     params: { x: 1 },
+    shape: null,
     rows: status === 'ok' ? [{ a: 1 }] : [],
     rows_read: 0,
     bytes_read: 0,

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  afterLabel,
-  currentTask,
-  describeState,
-  isActive,
-  parseLabel,
-  parseStatus,
-  PueueFormatError,
-  tasksByLabel,
-  unitLabel,
-  type TaskView,
-} from '../../src/remote/pueue.js';
+import { afterLabel, currentTask, parseLabel, tasksByLabel, unitLabel } from '../../src/pueue/labels.js';
+import { describeState, isActive, parseStatus, PueueFormatError, type TaskView } from '../../src/pueue/status.js';
 
 // Recorded from pueue 4.0.4 (`pueue status --json`), envs trimmed: one task of
 // every kind, before and after a daemon restart (kill -9).

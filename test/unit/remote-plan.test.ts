@@ -7,8 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStatus } from '../../src/remote/pueue.js';
-import type { UnitProbe } from '../../src/remote/remote-side.js';
+import { parseStatus } from '../../src/pueue/status.js';
+import type { UnitProbe } from '../../src/host/remote-side.js';
 import { afterCommand, planSubmission, stateFileWarning, unitCommand } from '../../src/remote/submit.js';
 import type { Spec } from '../../src/spec/schema.js';
 

@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRecord } from '../../src/results/record.js';
-import { LocalTransport } from '../../src/remote/local.js';
-import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult, remoteModules, runtimeImports } from '../../src/remote/remote-script.js';
-import type { UnitProbe } from '../../src/remote/remote-side.js';
-import { shQuote } from '../../src/remote/shell-quote.js';
-import { RemoteError } from '../../src/remote/transport.js';
+
+const TARGET = 'http://127.0.0.1:8123/default';
+import { LocalTransport } from '../../src/transport/local.js';
+import { discoveryStep, nodeStep, parseDiscovery, parseNodeResult, remoteModules, runtimeImports } from '../../src/host/remote-script.js';
+import type { UnitProbe } from '../../src/host/remote-side.js';
+import { shQuote } from '../../src/transport/shell-quote.js';
+import { RemoteError } from '../../src/transport/transport.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'sweep-session-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -135,30 +137,33 @@ describe('node steps', () => {
     expect(runtimeImports(`import { x } from './y.js';\nimport 'z';\nconst a = await import('w');`)).toEqual(['./y.js', 'z', 'w']);
   });
 
-  it('audits a unit on the host with the shared NDJSON reader: done, errors, stale SQL, torn tail', async () => {
+  it('audits a unit on the host with the shared NDJSON reader: done, errors, stale SQL, another target, torn tail', async () => {
     const dir = join(scratch, 'sweepdir');
     mkdirSync(join(dir, 'units'), { recursive: true });
     mkdirSync(join(dir, 'results'), { recursive: true });
     const sha = (n: number): string => n.toString(16).padStart(64, '0');
     const index = JSON.stringify({ v: 1, sweep: 's', unit: 'u', params: {}, configs: [1, 2, 3, 4].map((n) => ({ id: `c${n}`, params: {}, sql_sha256: sha(n) })) });
     writeFileSync(join(dir, 'units', 'u.json'), index);
-    const rec = (c: number, status: 'ok' | 'skipped' | 'error', s = sha(c)): string =>
+    const rec = (c: number, status: 'ok' | 'skipped' | 'error', s = sha(c), target = TARGET): string =>
       `${JSON.stringify(
-        makeRecord({ v: 1, config: `c${c}`, status, sql_sha256: s, sweep: 's', unit: 'u', params: {}, rows: [], rows_read: 0, bytes_read: 0, elapsed_ms: 1, attempts: 1, query_id: 'q', max_threads: 1, engine: 'http', host: 'h', worker: '0', started_at: '', finished_at: '' }),
+        makeRecord({ config: `c${c}`, status, sql_sha256: s, target, setup: null, sweep: 's', unit: 'u', params: {}, shape: null, rows: [], rows_read: 0, bytes_read: 0, elapsed_ms: 1, attempts: 1, query_id: 'q', max_threads: 1, engine: 'http', host: 'h', worker: '0', started_at: '', finished_at: '' }),
       )}\n`;
-    writeFileSync(join(dir, 'results', 'u.ndjson'), rec(1, 'ok') + rec(2, 'error') + rec(3, 'ok', sha(99)) + rec(4, 'skipped') + '{"v":1,"conf');
+    writeFileSync(join(dir, 'results', 'u.ndjson'), rec(1, 'ok') + rec(2, 'error') + rec(3, 'ok', sha(99)) + rec(4, 'skipped', sha(4), 'embedded:/elsewhere/.chdb@h') + '{"v":2,"conf');
     const { createHash } = await import('node:crypto');
     const indexSha = createHash('sha256').update(index).digest('hex');
     const s = new LocalTransport().openSession();
     try {
       await s.run(`SWEEP_NODE=${shQuote(process.execPath)}`, { step: 'setup', timeoutMs: 5_000 });
-      const input = { sweep: 's', group: 'g', sweepDir: dir, node: process.execPath, pueue: { bin: '/nonexistent/pueue', config: null }, units: [{ id: 'u', indexSha256: indexSha }, { id: 'gone', indexSha256: sha(1) }] };
+      const input = { sweep: 's', group: 'g', sweepDir: dir, node: process.execPath, pueue: { bin: '/nonexistent/pueue', config: null }, units: [{ id: 'u', indexSha256: indexSha }, { id: 'gone', indexSha256: sha(1) }],
+        origin: { target: TARGET, setupSha: null, setupRecordPath: join(dir, '.sweep', 'setup', 'none.json'), forceSetup: false },
+      };
       const out = parseNodeResult<{ units: Record<string, UnitProbe>; daemon: { ok: boolean; message?: string }; dirExists: boolean }>(
         'local',
         'inspect',
         await s.run(nodeStep('inspect', input), { step: 'inspect', timeoutMs: 20_000 }),
       );
-      expect(out.units['u']).toEqual({ index: 'same', total: 4, ok: 1, skipped: 1, error: 1, remaining: 1, torn: true, bad: 0, bytes: expect.any(Number) });
+      // c3: its SQL changed; c4: written for another target. Neither counts.
+      expect(out.units['u']).toEqual({ index: 'same', total: 4, ok: 1, skipped: 0, error: 1, remaining: 2, torn: true, bad: 0, bytes: expect.any(Number) });
       expect(out.units['gone']?.index).toBe('missing');
       expect(out.daemon.ok).toBe(false);
       expect(out.dirExists).toBe(true);
@@ -171,7 +176,7 @@ describe('node steps', () => {
     const s = new LocalTransport().openSession();
     try {
       await s.run(`SWEEP_NODE=${shQuote(process.execPath)}`, { step: 'setup', timeoutMs: 5_000 });
-      const res = await s.run(nodeStep('prepare', { sweepDir: '/etc/passwd/not-a-dir', group: 'g', pueue: { bin: 'x', config: null }, removeIds: [], files: [], writePassword: true }, { SWEEP_CLICKHOUSE_PASSWORD: "it's $(secret)" }), {
+      const res = await s.run(nodeStep('prepare', { sweepDir: '/etc/passwd/not-a-dir', group: 'g', pueue: { bin: 'x', config: null }, removeIds: [], files: [], writePassword: true, fresh: false }, { SWEEP_CLICKHOUSE_PASSWORD: "it's $(secret)" }), {
         step: 'prepare',
         timeoutMs: 20_000,
       });

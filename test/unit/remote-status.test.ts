@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStatus } from '../../src/remote/pueue.js';
-import { findStateFile, pueueErrorText, type UnitProbe } from '../../src/remote/remote-side.js';
+import { parseStatus } from '../../src/pueue/status.js';
+import { findStateFile, pueueErrorText, type UnitProbe } from '../../src/host/remote-side.js';
 import { buildReport } from '../../src/remote/status.js';
-import { LocalTransport } from '../../src/remote/local.js';
+import { LocalTransport } from '../../src/transport/local.js';
 import type { Spec } from '../../src/spec/schema.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'sweep-status-'));
@@ -47,7 +47,7 @@ describe('buildReport (one status snapshot)', () => {
       groups: { 'sweep-demo': { status: 'Paused', parallel_tasks: 1 } },
     });
     const r = buildReport(ctx, status, { now: '2026-01-01T00:01:00Z', dirExists: true, units: { u1: probe({ ok: 10, remaining: 0 }), u2: probe({ ok: 4, remaining: 6 }), u3: probe({}), u4: probe({ index: 'missing', total: 0, remaining: 0 }) } });
-    expect(r.totals).toMatchObject({ configs: 40, ok: 14, remaining: 26, unitsComplete: 1, killed: 1, queued: 2, running: 0, failed: 0 });
+    expect(r.totals).toMatchObject({ configs: 40, ok: 14, remaining: 26, units_complete: 1, killed: 1, queued: 2, running: 0, failed: 0 });
     expect(r.units[1]).toMatchObject({ unit: 'u2', task: { state: 'Killed', failed: true }, elapsed_s: 2 });
     expect(r.units[1]?.task?.explain).toMatch(/daemon restarted/);
     expect(r.idle).toBe(false);

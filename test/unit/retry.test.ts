@@ -15,8 +15,12 @@ describe('classifyFailure', () => {
     expect(classifyFailure(new Error('socket hang up')).kind).toBe('connection');
   });
 
-  it('overload, memory and timeouts are transient', () => {
-    expect(classifyFailure(engineErr('Code: 202, e.displayText() = DB::Exception: Too many simultaneous queries', 'TOO_MANY_SIMULTANEOUS_QUERIES', true, 202)).kind).toBe('transient');
+  it("the server's own limit is back-pressure (busy), never a config's failure", () => {
+    expect(classifyFailure(engineErr('Code: 202, e.displayText() = DB::Exception: Too many simultaneous queries', 'TOO_MANY_SIMULTANEOUS_QUERIES', true, 202)).kind).toBe('busy');
+    expect(classifyFailure(engineErr('Code: 745. DB::Exception: The server is overloaded. (SERVER_OVERLOADED)', 'SERVER_OVERLOADED', true, 745)).kind).toBe('busy');
+  });
+
+  it('memory and timeouts are transient', () => {
     expect(classifyFailure(engineErr('Code: 241, Memory limit (for query) exceeded', 'MEMORY_LIMIT_EXCEEDED', true, 241)).kind).toBe('transient');
     expect(classifyFailure(engineErr('No result within 10 ms', 'REQUEST_TIMEOUT', true)).kind).toBe('transient');
     expect(classifyFailure(engineErr('Code: 159, Timeout exceeded', 'TIMEOUT_EXCEEDED', false, 159)).kind).toBe('transient');

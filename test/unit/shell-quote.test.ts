@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rsyncGlobEscape, rsyncRshQuote, shJoin, shQuote } from '../../src/remote/shell-quote.js';
+import { rsyncGlobEscape, rsyncRshQuote, shJoin, shQuote } from '../../src/transport/shell-quote.js';
 
 // A scratch dir as cwd: if any value ever escaped its quotes, `touch pwned` would land here.
 const scratch = mkdtempSync(join(tmpdir(), 'sweep-quote-'));

@@ -16,13 +16,15 @@ const expected: ExpectedConfig[] = ['c1', 'c2', 'c3', 'c4', 'c5'].map((id, i) =>
 function rec(config: string, status: TerminalStatus, opts: Partial<ResultRecord> = {}): ResultRecord {
   const i = Number(config.slice(1)) - 1;
   return makeRecord({
-    v: 1,
     config,
     status,
     sql_sha256: SHA(i + 1),
+    target: 'http://127.0.0.1:8123/default',
+    setup: null,
     sweep: 'demo',
     unit: 'u1',
     params: { k: config, n: i },
+    shape: null,
     rows: status === 'ok' ? [{ x: i, k: config }] : [],
     rows_read: 1,
     bytes_read: 1,

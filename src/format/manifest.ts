@@ -1,4 +1,6 @@
 /**
+ * The manifest format (types only): shared by every room, so it lives in none of them.
+ *
  * What `sweep generate` writes next to the SQL tree, and what the worker,
  * submit-all and collect read.
  *

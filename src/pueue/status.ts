@@ -1,12 +1,11 @@
 /**
- * Typed view of `pueue status --json` (pueue v4) and the sweep's task labels.
+ * Typed view of `pueue status --json` (pueue v4).
  *
  * pueue v4 made a task's status a one-key object (`{"Running": {...}}`,
  * `{"Done": {"result": {"Failed": 1}}}`): filters on the v3 string forms
  * (`.status == "Running"`) silently match nothing, which is how the shell tier
  * lost track of its tasks. Every shape is parsed here, once, and anything
  * unexpected is an error that says what was found, never a silent miss.
- * Tasks are identified by label; ids are reused after `pueue clean`.
  */
 
 export type TaskState = 'queued' | 'stashed' | 'running' | 'paused' | 'done';
@@ -210,72 +209,6 @@ export function explainResult(r: TaskResult | undefined): string | undefined {
     default:
       return undefined;
   }
-}
-
-// ---------------------------------------------------------------- labels
-
-export type SweepLabel = { kind: 'unit'; unit: string } | { kind: 'after'; step: string };
-
-export function labelPrefix(sweep: string): string {
-  return `sweep:${sweep}:`;
-}
-
-/** `sweep:<name>:<unit>`; unit ids hold no `:`. */
-export function unitLabel(sweep: string, unit: string): string {
-  return `${labelPrefix(sweep)}${unit}`;
-}
-
-/** `sweep:<name>:after:<step>`: cannot collide with a unit label (no `:` in unit ids). */
-export function afterLabel(sweep: string, step: string): string {
-  return `${labelPrefix(sweep)}after:${step}`;
-}
-
-export function parseLabel(sweep: string, label: string | null): SweepLabel | undefined {
-  const prefix = labelPrefix(sweep);
-  if (label === null || !label.startsWith(prefix)) return undefined;
-  const rest = label.slice(prefix.length);
-  if (rest.startsWith('after:')) return { kind: 'after', step: rest.slice('after:'.length) };
-  if (rest === '' || rest.includes(':')) return undefined;
-  return { kind: 'unit', unit: rest };
-}
-
-/**
- * The task that speaks for a label: an active one if any (there should be at
- * most one), else the most recently created. Never by id: ids come back after
- * `pueue clean`.
- */
-export function currentTask(tasks: readonly TaskView[]): TaskView | undefined {
-  let best: TaskView | undefined;
-  for (const t of tasks) {
-    if (!best) {
-      best = t;
-      continue;
-    }
-    const ta = isActive(t);
-    const ba = isActive(best);
-    if (ta !== ba) {
-      if (ta) best = t;
-      continue;
-    }
-    if (t.createdAt > best.createdAt) best = t;
-  }
-  return best;
-}
-
-/** Tasks of one sweep by label, split into units and after steps. */
-export function tasksByLabel(sweep: string, tasks: readonly TaskView[]): { units: Map<string, TaskView[]>; after: Map<string, TaskView[]> } {
-  const units = new Map<string, TaskView[]>();
-  const after = new Map<string, TaskView[]>();
-  for (const t of tasks) {
-    const l = parseLabel(sweep, t.label);
-    if (!l) continue;
-    const map = l.kind === 'unit' ? units : after;
-    const key = l.kind === 'unit' ? l.unit : l.step;
-    const list = map.get(key);
-    if (list) list.push(t);
-    else map.set(key, [t]);
-  }
-  return { units, after };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

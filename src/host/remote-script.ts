@@ -7,17 +7,17 @@
  *  - node steps: run an exported function of remote-side.ts with a JSON
  *    input; the compiled modules travel inside the script as `data:` URLs.
  *
- * Every value in a script is quoted by shQuote (shell-quote.ts); the program
- * text goes to node on stdin (a here-string), never on a command line, so no
- * size limit on argv applies and nothing shows in `ps`. A secret is passed to
- * node as an environment variable of that one process.
+ * Every value in a script is quoted by shQuote (src/transport/shell-quote.ts);
+ * the program text goes to node on stdin (a here-string), never on a command
+ * line, so no size limit on argv applies and nothing shows in `ps`. A secret
+ * is passed to node as an environment variable of that one process.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../generate/worker-bundle.js';
-import { RemoteError, tail, type StepResult } from './transport.js';
-import { shQuote } from './shell-quote.js';
+import { shQuote } from '../transport/shell-quote.js';
+import { RemoteError, tail, type StepResult } from '../transport/transport.js';
 
 // ---------------------------------------------------------------- discovery
 
@@ -28,6 +28,8 @@ export interface Discovery {
   /** Every candidate tried, with what it reported: for error messages. */
   seen: string[];
   home: string;
+  /** The host's name as its processes see it (`uname -n`, the gethostname() that node's os.hostname() reads). */
+  hostname: string;
 }
 
 /** Node major version sweep needs on the host. */
@@ -62,14 +64,14 @@ for __c in "$(command -v pueue 2>/dev/null)" "$HOME/.cargo/bin/pueue" "$HOME/.lo
   __sweep_try_pueue "$__c" && break
 done
 if [ -n "$SWEEP_PUEUE" ] && [ -x "\${SWEEP_PUEUE%/*}/pueued" ]; then SWEEP_PUEUED=\${SWEEP_PUEUE%/*}/pueued; fi
-printf '%s\\0' home "$HOME" node "$SWEEP_NODE" node_version "$SWEEP_NODE_VERSION" pueue "$SWEEP_PUEUE" pueue_version "$SWEEP_PUEUE_VERSION" pueued "$SWEEP_PUEUED"
+printf '%s\\0' home "$HOME" hostname "$(uname -n)" node "$SWEEP_NODE" node_version "$SWEEP_NODE_VERSION" pueue "$SWEEP_PUEUE" pueue_version "$SWEEP_PUEUE_VERSION" pueued "$SWEEP_PUEUED"
 for __c in "\${__sweep_seen[@]}"; do printf '%s\\0' seen "$__c"; done
 `;
 }
 
 export function parseDiscovery(stdout: string): Discovery {
   const parts = stdout.split('\0');
-  const d: Discovery = { seen: [], home: '' };
+  const d: Discovery = { seen: [], home: '', hostname: '' };
   const kv = new Map<string, string>();
   for (let i = 0; i + 1 < parts.length; i += 2) {
     const k = parts[i] as string;
@@ -78,6 +80,7 @@ export function parseDiscovery(stdout: string): Discovery {
     else kv.set(k, v);
   }
   d.home = kv.get('home') ?? '';
+  d.hostname = kv.get('hostname') ?? '';
   const node = kv.get('node');
   if (node) d.node = { path: node, version: kv.get('node_version') ?? '' };
   const pueue = kv.get('pueue');
@@ -89,10 +92,11 @@ export function parseDiscovery(stdout: string): Discovery {
 
 // ---------------------------------------------------------------- node steps
 
-export type RemoteEntry = 'inspect' | 'prepare' | 'queue' | 'details';
+export type RemoteEntry = 'inspect' | 'prepare' | 'queue' | 'details' | 'stop' | 'logs';
 
 interface Modules {
   ndjson: string;
+  aside: string;
   remoteSide: string;
   /** The after-step runner, shipped as a file (see run-sql.ts). */
   runSql: string;
@@ -102,7 +106,7 @@ let modules: Modules | undefined;
 
 /**
  * The compiled modules the remote runs: dist/src/results/ndjson.js and
- * dist/src/remote/remote-side.js. Next to this module when it runs from dist;
+ * dist/src/host/remote-side.js. Next to this module when it runs from dist;
  * from the package's dist otherwise (tests run the TypeScript sources).
  */
 export function remoteModules(): Modules {
@@ -122,7 +126,7 @@ export function remoteModules(): Modules {
     if (bad.length > 0) throw new Error(`${path} imports ${bad.join(', ')} at run time; modules sent to the remote may import only node: builtins`);
     return text.replace(/\n\/\/# sourceMappingURL=.*$/m, '\n');
   };
-  modules = { ndjson: read('results/ndjson.js'), remoteSide: read('remote/remote-side.js'), runSql: read('remote/run-sql.js') };
+  modules = { ndjson: read('results/ndjson.js'), aside: read('results/aside.js'), remoteSide: read('host/remote-side.js'), runSql: read('host/run-sql.js') };
   return modules;
 }
 
@@ -142,10 +146,11 @@ export function nodeProgram(entry: RemoteEntry, input: unknown): string {
   return [
     `const load = (b64) => import('data:text/javascript;base64,' + b64);`,
     `const ndjson = await load('${b64(m.ndjson)}');`,
+    `const aside = await load('${b64(m.aside)}');`,
     `const side = await load('${b64(m.remoteSide)}');`,
     `const input = ${JSON.stringify(input)};`,
     `let out;`,
-    `try { out = { ok: true, value: await side.${entry}(input, { ndjson }) }; }`,
+    `try { out = { ok: true, value: await side.${entry}(input, { ndjson, aside }) }; }`,
     `catch (err) { out = { ok: false, error: String((err && err.stack) || err) }; process.exitCode = 1; }`,
     `process.stdout.write(JSON.stringify(out));`,
     '',

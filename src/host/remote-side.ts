@@ -10,17 +10,53 @@
  *
  * Every pueue call is an argv array (execFile, no shell). Only the task
  * command given to `pueue add` is shell text, built and quoted on the local
- * side by shell-quote.ts, because pueue runs it with `sh -c`.
+ * side by src/transport/shell-quote.ts, because pueue runs it with `sh -c`.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import type * as Aside from '../results/aside.js';
 import type * as Ndjson from '../results/ndjson.js';
 
 export interface RemoteContext {
   ndjson: typeof Ndjson;
+  aside: typeof Aside;
+}
+
+/**
+ * What a record must carry to count as done on this host: its target (as the
+ * worker here computes it) and the setup generation in force. The generation
+ * is read here from the setup record when its SQL hash is `setupSha`;
+ * otherwise setup is still to run and no record counts.
+ */
+export interface Origin {
+  target: string;
+  /** sha256 of the sweep's setup.sql, null when the sweep has none. */
+  setupSha: string | null;
+  /** `<sweep dir>/.sweep/setup/<target key>.json`. */
+  setupRecordPath: string;
+  /** --setup: it runs again, so no record of the current generation counts either. */
+  forceSetup: boolean;
+}
+
+/** The setup generation records must carry; undefined when setup must (re)run first, so nothing counts. */
+export function generationOf(origin: Origin): string | null | undefined {
+  if (origin.setupSha === null) return null;
+  if (origin.forceSetup) return undefined;
+  const record = readSetupRecord(origin.setupRecordPath);
+  return record && record.setup_sha256 === origin.setupSha ? record.generation : undefined;
+}
+
+export function readSetupRecord(path: string): { setup_sha256: string; generation: string; ran_at: string } | undefined {
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as { setup_sha256?: unknown; generation?: unknown; ran_at?: unknown };
+    if (typeof r.setup_sha256 === 'string' && typeof r.generation === 'string') return { setup_sha256: r.setup_sha256, generation: r.generation, ran_at: String(r.ran_at ?? '') };
+  } catch {
+    // missing: setup has not run on this target
+  }
+  return undefined;
 }
 
 export interface PueueRef {
@@ -144,10 +180,19 @@ interface IndexFile {
 
 /**
  * Where a unit stands, by the worker's own rule: a config is done when the
- * file holds an ok/skipped record with its current sql_sha256; an error
- * record (and nothing done) makes it an error, retried on the next run.
+ * file holds an ok/skipped record with its current sql_sha256, written for
+ * this target under the current setup generation (`generation` undefined:
+ * setup must run first, nothing counts); an error record (and nothing done)
+ * makes it an error, retried on the next run.
  */
-export async function probeUnit(ctx: RemoteContext, sweepDir: string, unit: string, localIndexSha: string | null): Promise<UnitProbe> {
+export async function probeUnit(
+  ctx: RemoteContext,
+  sweepDir: string,
+  unit: string,
+  localIndexSha: string | null,
+  target: string,
+  generation: string | null | undefined,
+): Promise<UnitProbe> {
   const probe: UnitProbe = { index: 'missing', total: 0, ok: 0, skipped: 0, error: 0, remaining: 0, torn: false, bad: 0, bytes: 0 };
   const resultsPath = join(sweepDir, 'results', `${unit}.ndjson`);
   let bytes: Buffer;
@@ -168,8 +213,11 @@ export async function probeUnit(ctx: RemoteContext, sweepDir: string, unit: stri
   probe.bad = scan.bad.length;
   const done = new Map<string, 'ok' | 'skipped'>();
   const errored = new Set<string>();
+  // The latest record of a config speaks for it (file order is write order), as in the worker's merge.
   for (const h of scan.heads) {
-    if (want.get(h.config) !== h.sql_sha256) continue;
+    done.delete(h.config);
+    errored.delete(h.config);
+    if (want.get(h.config) !== h.sql_sha256 || h.target !== target || generation === undefined || h.setup !== generation) continue;
     if (h.status === 'error') errored.add(h.config);
     else done.set(h.config, h.status);
   }
@@ -197,6 +245,8 @@ export interface InspectInput {
   pueue: PueueRef;
   /** Units with the sha256 of the local units/<unit>.json. */
   units: Array<{ id: string; indexSha256: string }>;
+  /** What records must carry to count (target, setup). */
+  origin: Origin;
   /** Probe ClickHouse from here (password from env SWEEP_CLICKHOUSE_PASSWORD). */
   clickhouse?: { url: string; user: string; database: string };
   /** Try `systemd-run --user --scope` with this MemoryMax. */
@@ -213,6 +263,10 @@ export interface InspectOutput {
   systemd?: { ok: boolean; message: string };
   dirExists: boolean;
   passwordFile: boolean;
+  /** The setup record on this host for the target, when there is one. */
+  setup: { setup_sha256: string; generation: string; ran_at: string } | null;
+  /** Units whose lock names a live worker on this host. */
+  liveUnits: string[];
   units: Record<string, UnitProbe>;
 }
 
@@ -242,7 +296,8 @@ export async function inspect(input: InspectInput, ctx: RemoteContext): Promise<
     daemon = { ok: false, message: failure(st) };
   }
   const units: Record<string, UnitProbe> = {};
-  for (const u of input.units) units[u.id] = await probeUnit(ctx, input.sweepDir, u.id, u.indexSha256);
+  const generation = generationOf(input.origin);
+  for (const u of input.units) units[u.id] = await probeUnit(ctx, input.sweepDir, u.id, u.indexSha256, input.origin.target, generation);
   const out: InspectOutput = {
     now: new Date().toISOString(),
     hostname: hostname(),
@@ -251,6 +306,8 @@ export async function inspect(input: InspectInput, ctx: RemoteContext): Promise<
     stateFile: findStateFile(input.pueue.config),
     dirExists: existsSync(input.sweepDir),
     passwordFile: stored !== undefined,
+    setup: readSetupRecord(input.origin.setupRecordPath) ?? null,
+    liveUnits: liveUnitLocks(input.sweepDir),
     units,
   };
   if (chProbe) out.clickhouse = await chProbe;
@@ -331,6 +388,37 @@ function yamlScalar(v: string): string {
   return v.replace(/\s+#.*$/, '');
 }
 
+/**
+ * Units whose lock file names a live holder on this host. The holder writes
+ * {host, pid} into the lock when it takes it and empties it on release; a
+ * killed holder's pid is gone (the same rule as src/worker/lock.ts liveHolder).
+ */
+function liveUnitLocks(sweepDir: string): string[] {
+  const dir = join(sweepDir, 'results');
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith('.lock'));
+  } catch {
+    return [];
+  }
+  const live: string[] = [];
+  for (const f of names) {
+    try {
+      const h = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { host?: unknown; pid?: unknown };
+      if (typeof h.pid !== 'number') continue;
+      if (h.host !== hostname()) {
+        live.push(f.slice(0, -5));
+        continue;
+      }
+      process.kill(h.pid, 0);
+      live.push(f.slice(0, -5));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM') live.push(f.slice(0, -5));
+    }
+  }
+  return live.sort();
+}
+
 // ---------------------------------------------------------------- prepare
 
 export interface PrepareInput {
@@ -348,15 +436,19 @@ export interface PrepareInput {
   files: Array<{ path: string; content: string }>;
   /** Write env SWEEP_CLICKHOUSE_PASSWORD to .sweep/clickhouse_password (0600). */
   writePassword: boolean;
+  /** --fresh: move the results aside (results/.previous/<time>/) before anything runs. */
+  fresh: boolean;
 }
 
 export interface PrepareOutput {
   removed: number;
   removeError?: string;
+  /** With fresh: where the results went, or null when there were none. */
+  movedAside: { dir: string; entries: number } | null;
 }
 
 /** Make the sweep dir ready for rsync and the tasks; remove this sweep's finished tasks. */
-export async function prepare(input: PrepareInput): Promise<PrepareOutput> {
+export async function prepare(input: PrepareInput, ctx: RemoteContext): Promise<PrepareOutput> {
   mkdirSync(join(input.sweepDir, 'results'), { recursive: true });
   const priv = join(input.sweepDir, PRIVATE_DIR);
   mkdirSync(priv, { recursive: true, mode: 0o700 });
@@ -370,7 +462,8 @@ export async function prepare(input: PrepareInput): Promise<PrepareOutput> {
     if (pw === undefined) throw new Error('writePassword without SWEEP_CLICKHOUSE_PASSWORD');
     writeAtomic(join(priv, PASSWORD_FILE), `${pw}\n`, 0o600);
   }
-  const out: PrepareOutput = { removed: 0 };
+  const out: PrepareOutput = { removed: 0, movedAside: null };
+  if (input.fresh) out.movedAside = ctx.aside.moveResultsAside(input.sweepDir) ?? null;
   if (input.removeIds.length > 0) {
     const r = await pueue(input.pueue, ['remove', ...input.removeIds.map(String)]);
     if (r.code === 0) out.removed = input.removeIds.length;
@@ -399,6 +492,8 @@ export interface QueueInput {
   pueue: PueueRef;
   withSystemd: boolean;
   units: Array<{ unit: string; label: string; command: string; recheckIndexSha: string | null }>;
+  /** Target and setup, read again here: a setup that ran in this session made every record stale. */
+  origin: Origin;
   after: Array<{ step: string; label: string; command: string; replaceIds: number[]; waitIds: number[] }>;
   /** Queue the after steps even when no unit task was added. */
   forceAfter: boolean;
@@ -429,8 +524,9 @@ export async function queue(input: QueueInput, ctx: RemoteContext): Promise<Queu
   if (out.group.error) return out;
 
   const env = taskEnv(input.node, input.pueue.bin, input.withSystemd);
+  const generation = generationOf(input.origin);
   for (const u of input.units) {
-    if (u.recheckIndexSha !== null && isComplete(await probeUnit(ctx, input.sweepDir, u.unit, u.recheckIndexSha))) {
+    if (u.recheckIndexSha !== null && isComplete(await probeUnit(ctx, input.sweepDir, u.unit, u.recheckIndexSha, input.origin.target, generation))) {
       out.complete.push(u.unit);
       continue;
     }
@@ -466,22 +562,31 @@ export async function queue(input: QueueInput, ctx: RemoteContext): Promise<Queu
 export interface DetailsInput {
   pueue: PueueRef;
   sweepDir: string;
-  logIds: number[];
+  /** Failed tasks whose log tail to show: a unit's from its own log file (logs/<unit>.log), else pueue's. */
+  failures: Array<{ id: number; unit: string | null }>;
   logLines: number;
-  /** Count records finished at or after `since` (a running task's start). */
-  rates: Array<{ unit: string; since: string }>;
+  /** Running units: their rate from the last progress line of their log. */
+  running: string[];
 }
 
 export interface DetailsOutput {
+  /** By task id. */
   logs: Record<string, string>;
   logError?: string;
-  rates: Record<string, { count: number }>;
+  /** Queries per second from a running unit's last progress line (when under a minute old). */
+  rates: Record<string, number>;
 }
 
-export async function details(input: DetailsInput, ctx: RemoteContext): Promise<DetailsOutput> {
+export async function details(input: DetailsInput): Promise<DetailsOutput> {
   const out: DetailsOutput = { logs: {}, rates: {} };
-  if (input.logIds.length > 0) {
-    const r = await pueue(input.pueue, ['log', '--json', '--lines', String(input.logLines), ...input.logIds.map(String)]);
+  const fromPueue: number[] = [];
+  for (const f of input.failures) {
+    const tail = f.unit === null ? '' : tailLines(join(input.sweepDir, 'logs', `${f.unit}.log`), input.logLines);
+    if (tail) out.logs[String(f.id)] = tail;
+    else fromPueue.push(f.id);
+  }
+  if (fromPueue.length > 0) {
+    const r = await pueue(input.pueue, ['log', '--json', '--lines', String(input.logLines), ...fromPueue.map(String)]);
     if (r.code === 0) {
       const parsed = JSON.parse(r.stdout) as Record<string, { output?: string }>;
       for (const [id, entry] of Object.entries(parsed)) out.logs[id] = clean(entry.output ?? '');
@@ -489,15 +594,222 @@ export async function details(input: DetailsInput, ctx: RemoteContext): Promise<
       out.logError = failure(r);
     }
   }
-  for (const { unit, since } of input.rates) {
-    const sinceMs = Date.parse(since);
-    let count = 0;
-    for (const line of await ctx.ndjson.readNdjson(join(input.sweepDir, 'results', `${unit}.ndjson`))) {
-      if (line.kind !== 'value') continue;
-      const f = (line.value as { finished_at?: unknown }).finished_at;
-      if (typeof f === 'string' && Date.parse(f) >= sinceMs) count++;
+  const now = Date.now();
+  for (const unit of input.running) {
+    const lines = tailLines(join(input.sweepDir, 'logs', `${unit}.log`), 20).split('\n').reverse();
+    for (const line of lines) {
+      const m = /^(\S+) .*\| ([0-9.]+) q\/s \|/.exec(line);
+      if (!m) continue;
+      if (now - Date.parse(m[1] as string) < 60_000) out.rates[unit] = Number(m[2]);
+      break;
     }
-    out.rates[unit] = { count };
   }
   return out;
+}
+
+/** The last `n` lines of a file (from its last 256 KB), '' when missing. */
+function tailLines(path: string, n: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, 256 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    if (len < size) lines.shift(); // a partial first line
+    return lines.slice(-n).join('\n');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// ---------------------------------------------------------------- logs
+
+export interface LogsInput {
+  sweepDir: string;
+  /** One unit, or every unit with a log. */
+  unit: string | null;
+  lines: number;
+  /** --follow: where each file was read up to; the text after it comes back. */
+  offsets: Record<string, number> | null;
+}
+
+export interface LogsOutput {
+  files: Array<{ unit: string; size: number; text: string }>;
+}
+
+/** Worker log files (logs/<unit>.log): their tails, or with offsets what was appended since. */
+export function logs(input: LogsInput): LogsOutput {
+  const dir = join(input.sweepDir, 'logs');
+  let units: string[];
+  if (input.unit !== null) units = [input.unit];
+  else {
+    try {
+      units = readdirSync(dir)
+        .filter((f) => f.endsWith('.log'))
+        .map((f) => f.slice(0, -4))
+        .sort();
+    } catch {
+      units = [];
+    }
+  }
+  const files: LogsOutput['files'] = [];
+  for (const unit of units) {
+    const path = join(dir, `${unit}.log`);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      if (input.unit !== null) files.push({ unit, size: -1, text: '' });
+      continue;
+    }
+    const from = input.offsets?.[unit];
+    if (from === undefined) {
+      files.push({ unit, size, text: tailLines(path, input.lines) });
+      continue;
+    }
+    // A rotated file (smaller than before) is read from its start.
+    const start = from <= size ? from : 0;
+    const len = Math.min(size - start, 4 * 1024 * 1024);
+    let text = '';
+    if (len > 0) {
+      const fd = openSync(path, 'r');
+      try {
+        const buf = Buffer.alloc(len);
+        readSync(fd, buf, 0, len, start);
+        text = buf.toString('utf8');
+        // Hand back whole lines only; the rest comes with the next poll.
+        const nl = text.lastIndexOf('\n');
+        text = nl === -1 ? '' : text.slice(0, nl + 1);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    files.push({ unit, size: start + Buffer.byteLength(text), text });
+  }
+  return { files };
+}
+
+// ---------------------------------------------------------------- stop
+
+export interface StopInput {
+  sweep: string;
+  sweepDir: string;
+  pueue: PueueRef;
+  /** How long running workers get to cancel their queries and write what finished after SIGTERM. */
+  graceMs: number;
+  /** The server the workers query from this host: what is left of the sweep's queries is killed there. */
+  clickhouse: { url: string; user: string; database: string } | null;
+}
+
+export interface StopOutput {
+  /** Queued (or stashed) tasks of this sweep removed. */
+  removed: Array<{ id: number; label: string }>;
+  /** Running tasks sent SIGTERM. */
+  signalled: Array<{ id: number; label: string }>;
+  /** Tasks still running after the grace period (or paused), killed. */
+  killed: Array<{ id: number; label: string }>;
+  errors: string[];
+  /** ms from SIGTERM until every signalled task had ended. */
+  ended_ms: number | null;
+  queries: { killed: number; remaining: number; waited_ms: number; error?: string } | null;
+}
+
+/**
+ * `sweep stop` on the host: remove the sweep's queued tasks (by label), SIGTERM
+ * its running ones (the worker stops taking configs, KILLs its queries on the
+ * server and writes what finished), SIGKILL what is still there after the
+ * grace period, then KILL QUERY whatever of the sweep is left on the server and
+ * wait until system.processes holds none of it.
+ */
+export async function stop(input: StopInput): Promise<StopOutput> {
+  const out: StopOutput = { removed: [], signalled: [], killed: [], errors: [], ended_ms: null, queries: null };
+  const prefix = `sweep:${input.sweep}:`;
+  const ours = async (): Promise<Array<{ id: number; label: string; state: string }>> => {
+    const st = await pueue(input.pueue, ['status', '--json']);
+    if (st.code !== 0) throw new Error(`the pueue daemon does not answer: ${failure(st)}`);
+    const raw = JSON.parse(st.stdout) as { tasks: Record<string, { id: number; label?: unknown; status: unknown }> };
+    const list: Array<{ id: number; label: string; state: string }> = [];
+    for (const t of Object.values(raw.tasks)) {
+      if (typeof t.label !== 'string' || !t.label.startsWith(prefix)) continue;
+      let status = t.status as Record<string, unknown>;
+      // Locked: pueue is changing it; what it was decides.
+      if (status && typeof status === 'object' && 'Locked' in status) status = ((status['Locked'] as Record<string, unknown>)['previous_status'] ?? {}) as Record<string, unknown>;
+      const state = typeof status === 'string' ? status : Object.keys(status ?? {})[0] ?? '';
+      list.push({ id: t.id, label: t.label, state });
+    }
+    return list;
+  };
+  const before = await ours();
+  const pending = before.filter((t) => t.state === 'Queued' || t.state === 'Stashed');
+  if (pending.length > 0) {
+    const r = await pueue(input.pueue, ['remove', ...pending.map((t) => String(t.id))]);
+    if (r.code === 0) out.removed = pending.map(({ id, label }) => ({ id, label }));
+    else out.errors.push(`pueue remove: ${failure(r)}`);
+  }
+  const paused = before.filter((t) => t.state === 'Paused');
+  const running = before.filter((t) => t.state === 'Running');
+  if (running.length > 0) {
+    const r = await pueue(input.pueue, ['kill', '--signal', 'SIGTERM', ...running.map((t) => String(t.id))]);
+    if (r.code === 0) out.signalled = running.map(({ id, label }) => ({ id, label }));
+    else out.errors.push(`pueue kill --signal SIGTERM: ${failure(r)}`);
+  }
+  const t0 = Date.now();
+  const signalled = new Set(out.signalled.map((t) => t.id));
+  let left = [...signalled];
+  while (left.length > 0 && Date.now() - t0 < input.graceMs) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await ours();
+    left = now.filter((t) => signalled.has(t.id) && (t.state === 'Running' || t.state === 'Paused')).map((t) => t.id);
+  }
+  if (signalled.size > 0 && left.length === 0) out.ended_ms = Date.now() - t0;
+  const hard = [...paused.map((t) => t.id), ...left];
+  if (hard.length > 0) {
+    const r = await pueue(input.pueue, ['kill', ...hard.map(String)]);
+    const byId = new Map(before.map((t) => [t.id, t.label]));
+    if (r.code === 0) out.killed = hard.map((id) => ({ id, label: byId.get(id) ?? '' }));
+    else out.errors.push(`pueue kill: ${failure(r)}`);
+  }
+  if (input.clickhouse) out.queries = await killSweepQueries(input.clickhouse, input.sweepDir, prefix.slice('sweep:'.length));
+  return out;
+}
+
+/** KILL QUERY every query of the sweep (query ids start `<sweep>:`), then wait until the server lists none. */
+async function killSweepQueries(ch: { url: string; user: string; database: string }, sweepDir: string, queryPrefix: string): Promise<NonNullable<StopOutput['queries']>> {
+  const pwPath = join(sweepDir, PRIVATE_DIR, PASSWORD_FILE);
+  const password = process.env['SWEEP_CLICKHOUSE_PASSWORD'] ?? (existsSync(pwPath) ? readFileSync(pwPath, 'utf8').replace(/\n$/, '') : '');
+  const post = async (sql: string): Promise<string> => {
+    const u = new URL(ch.url);
+    u.searchParams.set('database', ch.database);
+    const res = await fetch(u, {
+      method: 'POST',
+      body: sql,
+      headers: { Authorization: `Basic ${Buffer.from(`${ch.user}:${password}`).toString('base64')}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.trim().split('\n')[0]?.slice(0, 300) ?? ''}`);
+    return text;
+  };
+  const quoted = `'${queryPrefix.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const t0 = Date.now();
+  try {
+    const killed = (await post(`KILL QUERY WHERE startsWith(query_id, ${quoted}) ASYNC FORMAT TSV`)).trim().split('\n').filter((l) => l !== '').length;
+    let remaining = 0;
+    for (;;) {
+      remaining = Number((await post(`SELECT count() FROM system.processes WHERE startsWith(query_id, ${quoted}) FORMAT TSV`)).trim());
+      if (remaining === 0 || Date.now() - t0 > 15_000) break;
+      await new Promise((r) => setTimeout(r, 100));
+      if (Date.now() - t0 > 3_000) await post(`KILL QUERY WHERE startsWith(query_id, ${quoted}) SYNC FORMAT TSV`).catch(() => '');
+    }
+    return { killed, remaining, waited_ms: Date.now() - t0 };
+  } catch (err) {
+    return { killed: 0, remaining: -1, waited_ms: Date.now() - t0, error: (err as Error).message };
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * How sweep reaches the host that runs a sweep: `ssh` (the system ssh and
  * rsync, with the user's ssh config) or `local` (the same steps on this
- * machine, no ssh). Chosen in one place, `openTransport`.
+ * machine, no ssh). Chosen in one place, `openTransport` (src/remote/context.ts).
  *
  * A command (submit-all, status, collect) opens at most ONE session (one ssh
  * connection running `bash -s`) and runs its steps in it one after the other,
