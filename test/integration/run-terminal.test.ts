@@ -72,7 +72,7 @@ describe.skipIf(lacks('tmux'))('sweep run on an 80x24 terminal', () => {
     const text = all.join('\n');
     expect(status, text).toBe(130);
     expect(progressRows(all), text).toHaveLength(1);
-    expect(text).toMatch(/SIGINT: finishing the running queries' records and stopping/);
+    expect(text).toMatch(/\nSIGINT: stopping/);
     expect(text).toMatch(/sweep pty: interrupted \(SIGINT\): run again to resume/);
     // The notice is printed above the progress line, not through it.
     const notice = all.findIndex((r) => r.startsWith('SIGINT:'));
