@@ -5,6 +5,7 @@
 # outside the checkout. Run by .ci/run; a developer can run it too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
 work="$(mktemp -d /tmp/sweep-package.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
