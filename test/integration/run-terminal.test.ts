@@ -58,6 +58,7 @@ describe.skipIf(lacks('tmux'))('sweep run on an 80x24 terminal', () => {
     const dir = join(t.dir, 'resize');
     mkdirSync(dir);
     writeSpec(dir, 0.1);
+    await pty?.stop(); // the first test's, if it failed before stopping it
     pty = await startPty([process.execPath, CLI, 'run', 'sweep.yaml'], { cwd: dir, env: env(), columns: COLUMNS, rows: 24 });
     const p = pty;
     await p.waitForScreen('progress past 20 configs', (rows) => progressRows(rows).some((r) => /\b([2-9]\d|1\d\d)\/200\b/.test(r)), 60_000);
