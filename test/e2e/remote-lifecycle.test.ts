@@ -13,8 +13,7 @@ import type { StatusReport } from '../../src/remote/status.js';
 import type { StopReport } from '../../src/remote/stop.js';
 import type { SubmitReport } from '../../src/remote/submit.js';
 import { chQuery } from '../harness/clickhouse.js';
-import { hasPueue } from '../harness/pueue.js';
-import { hasSshd } from '../harness/sshd.js';
+import { lacks } from '../harness/components.js';
 import { runByHand, startRemoteEnv, waitFor, writeSweep, type RemoteEnv } from './remote-fixture.js';
 
 const chUrl = inject('clickhouseUrl');
@@ -23,7 +22,7 @@ async function sweepQueriesOnServer(prefix: string): Promise<number> {
   return Number((await chQuery(chUrl, `SELECT count() FROM system.processes WHERE startsWith(query_id, '${prefix}')`)).trim());
 }
 
-describe.skipIf(!hasSshd() || !hasPueue())('remote lifecycle, end to end', () => {
+describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote lifecycle, end to end', () => {
   let env: RemoteEnv;
   beforeAll(async () => {
     env = await startRemoteEnv(chUrl);

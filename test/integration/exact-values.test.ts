@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine/index.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { startChdbFront, type ChdbFront } from '../harness/chdb-front.js';
+import { lacks } from '../harness/components.js';
 import { runSweep, tempDir } from '../helpers/cli.js';
 
 const TEMPLATE = `SELECT
@@ -58,7 +59,7 @@ function readRecords(path: string): ResultRecord[] {
     .map((l) => JSON.parse(l) as ResultRecord);
 }
 
-describe('exact values on every target', () => {
+describe.skipIf(lacks('clickhouse'))('exact values on every target', () => {
   let front: ChdbFront;
   let t: { dir: string; cleanup: () => void };
   beforeAll(async () => {
@@ -152,7 +153,7 @@ describe('exact values on every target', () => {
   });
 });
 
-describe('a response an engine cannot read as the JSON it asked for is an error, never zero rows', () => {
+describe.skipIf(lacks('clickhouse'))('a response an engine cannot read as the JSON it asked for is an error, never zero rows', () => {
   const engines: Array<[string, () => Engine]> = [];
   let front: ChdbFront;
   let scratch: { dir: string; cleanup: () => void };

@@ -29,7 +29,7 @@ const cases: Case[] = [
   {
     name: 'wrong type',
     spec: `${GOOD_SPEC}worker:\n  concurrency: lots\n`,
-    message: /sweep\.yaml:8:16: worker\.concurrency: expected a number, found "lots" \(string\)/,
+    message: /sweep\.yaml:8:16: worker\.concurrency: expected a positive integer, "auto", or \{min, max\}, found "lots" \(string\)/,
   },
   { name: 'empty grid (empty value list)', spec: GOOD_SPEC.replace('[1, 2]', '[]'), message: /sweep\.yaml:5:14: params\.threshold: expected a non-empty list, found an empty list/ },
   {

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ResultRecord } from '../../src/results/record.js';
 import type { RunSweepSummary } from '../../src/run/run-sweep.js';
 import { chQuery } from '../harness/clickhouse.js';
-import { hasPueue, startPueue } from '../harness/pueue.js';
+import { lacks } from '../harness/components.js';
+import { startPueue } from '../harness/pueue.js';
 import { CLI, runSweep, tempDir } from '../helpers/cli.js';
 import { bundleCli, spawnWorker } from './worker-fixtures.js';
 
@@ -81,7 +82,7 @@ function writeSetupSweep(dir: string, name: string, db: string, slow: number | '
   return join(dir, 'sweep.yaml');
 }
 
-describe('sweep run lifecycle', () => {
+describe.skipIf(lacks('clickhouse'))('sweep run lifecycle', () => {
   let t: { dir: string; cleanup: () => void };
   beforeAll(async () => {
     t = tempDir('sweep-life-');
@@ -89,7 +90,7 @@ describe('sweep run lifecycle', () => {
   });
   afterAll(() => t.cleanup());
 
-  it.skipIf(!hasPueue())('the first scenario: units in a local pueue daemon, setup that rebuilds a table, Ctrl-C, rerun: setup does not run under the units, every record equals its SQL run on the rebuilt data', async () => {
+  it.skipIf(lacks('pueue'))('the first scenario: units in a local pueue daemon, setup that rebuilds a table, Ctrl-C, rerun: setup does not run under the units, every record equals its SQL run on the rebuilt data', async () => {
     const pueue = await startPueue();
     try {
       const dir = join(t.dir, 'first');

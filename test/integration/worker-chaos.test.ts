@@ -8,6 +8,7 @@ import { appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ResultRecord } from '../../src/results/record.js';
+import { lacks } from '../harness/components.js';
 import { chQuery } from '../harness/clickhouse.js';
 import { bundleCli, byConfig, essence, makeSweep, readRecords, removeBundle, runWorker, spawnWorker, type SweepFixture } from './worker-fixtures.js';
 
@@ -41,7 +42,7 @@ WHERE z = 0 AND {kind:UInt8} != 1 AND (n < 2 OR {kind:UInt8} = 2) AND intDiv(10,
 `;
 const mixSpec = (name: string): string => `name: ${name}\ntemplate: q.sql\nparams:\n  i: [${Array.from({ length: 150 }, (_, i) => i).join(', ')}]\n  kind: [0, 1, 2, 3]\n`;
 
-describe('the worker process', () => {
+describe.skipIf(lacks('clickhouse'))('the worker process', () => {
   it('survives kill -9 at random moments: after reruns, one terminal record per config, no torn line, the same results as an uninterrupted run', async () => {
     const reference = await makeSweep({ spec: mixSpec('wref'), template: MIX_TEMPLATE, tag: 'wref' });
     const victim = await makeSweep({ spec: mixSpec('wref'), template: MIX_TEMPLATE, tag: 'wkill' });

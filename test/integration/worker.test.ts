@@ -13,6 +13,7 @@ import { httpTarget } from '../../src/engine/target.js';
 import type { ResultRecord, ShapeLine } from '../../src/results/record.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { runUnit, type RunUnitOptions } from '../../src/worker/run-unit.js';
+import { lacks } from '../harness/components.js';
 import { chQuery } from '../harness/clickhouse.js';
 import { byConfig, makeSweep, readRecords, type SweepFixture } from './worker-fixtures.js';
 
@@ -45,7 +46,7 @@ async function byHand(sql: string): Promise<{ rows?: unknown[]; code?: number }>
   }
 }
 
-describe('run-unit against ClickHouse', () => {
+describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
   let mix: SweepFixture;
   beforeAll(async () => {
     mix = await makeSweep({ spec: MIX_SPEC, template: MIX_TEMPLATE, tag: 'wmix' });
