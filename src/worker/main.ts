@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The entry of dist/worker.mjs, the single file every pueue task runs: the
- * worker's commands only (run-unit, setup-target), with node's own
+ * worker's commands only (run-unit, setup-target, and autoscale, the
+ * controller of an autoscaled host: src/autoscale/), with node's own
  * util.parseArgs instead of the CLI's commander program, so a unit's process
  * loads what the unit needs and nothing else (a unit task starts 1,000 times
  * a sweep). Flags and messages are the CLI's (`sweep run-unit --help`).
@@ -68,7 +69,32 @@ async function main(argv: string[]): Promise<number> {
     await (await commands()).setupTargetCommand({ dir: values.dir, clickhouseUrl: values['clickhouse-url'], force: values.force, json: values.json }, io);
     return 0;
   }
-  return usage(`expected run-unit or setup-target (this is the worker bundle; the whole CLI is 'sweep'), found ${JSON.stringify(command ?? '')}`);
+  if (command === 'autoscale') {
+    const { values } = parseArgs({
+      args: rest,
+      strict: true,
+      options: {
+        dir: { type: 'string' },
+        sweep: { type: 'string' },
+        group: { type: 'string' },
+        min: { type: 'string' },
+        max: { type: 'string' },
+        'interval-s': { type: 'string' },
+        'cpu-high': { type: 'string' },
+        'cpu-low': { type: 'string' },
+        'mem-high': { type: 'string' },
+        'mem-low': { type: 'string' },
+        pueue: { type: 'string' },
+        'pueue-config': { type: 'string' },
+        'clickhouse-url': { type: 'string' },
+        user: { type: 'string' },
+        database: { type: 'string' },
+      },
+    });
+    await (await commands()).autoscaleCommand(values, io);
+    return 0;
+  }
+  return usage(`expected run-unit, setup-target or autoscale (this is the worker bundle; the whole CLI is 'sweep'), found ${JSON.stringify(command ?? '')}`);
 }
 
 function usage(message: string): number {
