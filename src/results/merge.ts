@@ -19,7 +19,7 @@ import { UserError } from '../errors.js';
 import type { UnitIndex } from '../format/manifest.js';
 import { readNdjson } from './ndjson.js';
 import type { AnyRecord } from './record.js';
-import { addCounts, emptyCounts, validateUnit, type CurrentOrigin, type UnitCounts } from './validate.js';
+import { addCounts, emptyCounts, validateUnit, type CurrentOrigin, type SourcedLine, type UnitCounts } from './validate.js';
 
 export interface MergeOptions {
   sweep: string;
@@ -30,11 +30,25 @@ export interface MergeOptions {
   /** Where the results files are (default <outDir>/results). */
   resultsDir?: string;
   /**
+   * Where a unit's results files are, when they are in several dirs (collect:
+   * one local dir per host the unit ran on, oldest placement first, so file
+   * order stays write order as far as it can be known). Overrides resultsDir.
+   */
+  sources?: (unit: string) => ReadonlyArray<{ host: string; dir: string }>;
+  /**
    * The target and setup generation records must carry to count (sweep run
    * knows them). Without it (collect), records of several origins make the
    * sweep incomplete, with a note naming them: one sweep, one target.
    */
   current?: CurrentOrigin;
+  /**
+   * Per unit, the targets its records may carry (collect: the targets of the
+   * hosts it was placed on, when known). Then one setup generation per target
+   * and at most `hosts` targets in all make the sweep complete.
+   */
+  accept?: (unit: string) => CurrentOrigin | undefined;
+  /** How many hosts ran the sweep (default 1): that many targets are not a mix. */
+  hosts?: number;
 }
 
 export interface UnitReport extends UnitCounts {
@@ -56,9 +70,11 @@ export interface MergeReport {
   files: { results: string; rows: string; records: number; rows_written: number; row_key_collisions: number };
   /** Results files for units not in the manifest (left out). */
   extra_files: string[];
-  /** Where the kept records ran: `target|setup generation` with counts; more than one is a mix. */
+  /** Where the kept records ran: `target|setup generation` with counts; more than one per target (or more targets than hosts) is a mix. */
   origins: Array<{ origin: string; records: number }>;
-  /** No config missing or in error, and (without `current`) every record from one origin. */
+  /** The origins are a mix: records of one target under several setup generations, or more targets than the sweep has hosts. */
+  mixed_origins: boolean;
+  /** No config missing or in error, and (without `current`) the origins not a mix. */
   complete: boolean;
 }
 
@@ -82,7 +98,7 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
   try {
     for (const mu of opts.units) {
       const index = readIndex(opts.outDir, mu.id);
-      const v = validateUnit(opts.sweep, mu.id, index.configs, await readNdjson(join(resultsDir, `${mu.id}.ndjson`)), opts.current);
+      const v = validateUnit(opts.sweep, mu.id, index.configs, await readUnitLines(mu.id, opts.sources?.(mu.id) ?? [{ host: '', dir: resultsDir }]), opts.current ?? opts.accept?.(mu.id));
       for (const [o, n] of v.origins) origins.set(o, (origins.get(o) ?? 0) + n);
       addCounts(totals, v.counts);
       const c = v.counts;
@@ -108,7 +124,9 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
     throw err;
   }
   const known = new Set(opts.units.map((u) => `${u.id}.ndjson`));
-  const extra_files = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => f.endsWith('.ndjson') && !known.has(f)) : [];
+  const dirs = opts.sources ? [...new Set(opts.units.flatMap((u) => (opts.sources?.(u.id) ?? []).map((s) => s.dir)))] : [resultsDir];
+  const extra_files = [...new Set(dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.ndjson') && !known.has(f)) : [])))].sort();
+  const mixed = isMixed(origins, opts.hosts ?? 1);
   return {
     totals,
     units,
@@ -118,8 +136,33 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
     files: { results: results.path, rows: rows.path, records: results.lines, rows_written: rows.lines, row_key_collisions: collisions.count },
     extra_files,
     origins: [...origins].map(([origin, records]) => ({ origin, records })).sort((a, b) => b.records - a.records),
-    complete: totals.missing === 0 && totals.error === 0 && origins.size <= 1,
+    mixed_origins: mixed,
+    complete: totals.missing === 0 && totals.error === 0 && (opts.current !== undefined || !mixed),
   };
+}
+
+/**
+ * A unit's lines from each dir that has its file, in the order given; each
+ * line names its host when there is more than one file, for the notes.
+ */
+async function readUnitLines(unit: string, sources: ReadonlyArray<{ host: string; dir: string }>): Promise<SourcedLine[]> {
+  const found: Array<{ host: string; lines: SourcedLine[] }> = [];
+  for (const s of sources) {
+    const path = join(s.dir, `${unit}.ndjson`);
+    if (existsSync(path)) found.push({ host: s.host, lines: await readNdjson(path) });
+  }
+  if (found.length === 1) return found[0]?.lines ?? [];
+  return found.flatMap((f) => f.lines.map((l) => ({ ...l, source: f.host })));
+}
+
+/** `target|setup` origins: one setup generation per target, and no more targets than hosts. */
+function isMixed(origins: ReadonlyMap<string, number>, hosts: number): boolean {
+  const generations = new Map<string, number>();
+  for (const o of origins.keys()) {
+    const target = o.slice(0, o.lastIndexOf('|') === -1 ? o.length : o.lastIndexOf('|'));
+    generations.set(target, (generations.get(target) ?? 0) + 1);
+  }
+  return generations.size > hosts || [...generations.values()].some((n) => n > 1);
 }
 
 function readIndex(outDir: string, unit: string): UnitIndex {

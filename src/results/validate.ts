@@ -71,11 +71,16 @@ export function addCounts(into: UnitCounts, c: UnitCounts): void {
   for (const k of Object.keys(into) as Array<keyof UnitCounts>) into[k] += c[k];
 }
 
-/** The target and setup generation records must carry to count (what `sweep run` wrote with). */
-export interface CurrentOrigin {
-  target: string;
-  setup: string | null;
-}
+/**
+ * Which records count: exactly one target and setup generation (what `sweep
+ * run` wrote with), or any of some targets (collect: the targets of the hosts
+ * a unit was placed on; whether each target's records share one setup
+ * generation is merge.ts's check, across the whole sweep).
+ */
+export type CurrentOrigin = { target: string; setup: string | null } | { targets: readonly string[] };
+
+/** A line of a results file, with the host it came from when a unit's records come from several (collect of a moved unit). */
+export type SourcedLine = NdjsonLine & { source?: string };
 
 /** `target|setup` of a record, for counting which origins a sweep's records come from. */
 export function originOf(r: AnyRecord): string {
@@ -86,7 +91,7 @@ export function validateUnit(
   sweep: string,
   unit: string,
   expected: readonly ExpectedConfig[],
-  lines: readonly NdjsonLine[],
+  lines: readonly SourcedLine[],
   current?: CurrentOrigin,
 ): UnitValidation {
   const counts = emptyCounts();
@@ -100,42 +105,49 @@ export function validateUnit(
   const candidates = new Map<string, AnyRecord[]>();
 
   for (const line of lines) {
+    const at = line.source !== undefined ? `${line.source}: line ${line.lineNo}` : `line ${line.lineNo}`;
     if (line.kind === 'torn') {
       counts.torn++;
-      note(`line ${line.lineNo}: incomplete last line (${line.length} bytes, no newline): a write cut short or still in progress`);
+      note(`${at}: incomplete last line (${line.length} bytes, no newline): a write cut short or still in progress`);
       continue;
     }
     if (line.kind === 'bad') {
       counts.bad++;
-      note(`line ${line.lineNo}: not JSON (${line.reason})`);
+      note(`${at}: not JSON (${line.reason})`);
       continue;
     }
     const why = recordProblem(line.value);
     if (why) {
       counts.bad++;
-      note(`line ${line.lineNo}: not a result record (${why})`);
+      note(`${at}: not a result record (${why})`);
       continue;
     }
     const record = line.value as AnyRecord;
     if (record.sweep !== sweep || record.unit !== unit) {
       counts.foreign++;
-      note(`line ${line.lineNo}: record of sweep ${JSON.stringify(record.sweep)} unit ${JSON.stringify(record.unit)}, expected ${JSON.stringify(sweep)} ${JSON.stringify(unit)}`);
+      note(`${at}: record of sweep ${JSON.stringify(record.sweep)} unit ${JSON.stringify(record.unit)}, expected ${JSON.stringify(sweep)} ${JSON.stringify(unit)}`);
       continue;
     }
     const cfg = want.get(record.config);
     if (!cfg) {
       counts.unknown++;
-      note(`line ${line.lineNo}: config ${JSON.stringify(record.config)} is not in this unit's manifest (did it leave the grid?)`);
+      note(`${at}: config ${JSON.stringify(record.config)} is not in this unit's manifest (did it leave the grid?)`);
       continue;
     }
     if (record.sql_sha256 !== cfg.sql_sha256) {
       counts.stale++;
       continue;
     }
-    if (current && (record.v !== 2 || record.target !== current.target || record.setup !== current.setup)) {
+    if (current && 'target' in current && (record.v !== 2 || record.target !== current.target || record.setup !== current.setup)) {
       counts.stale++;
       const why = record.v !== 2 ? 'a v1 record (no target)' : record.target !== current.target ? `written for ${record.target}` : 'written under another setup generation';
-      note(`line ${line.lineNo}: ${why}, not ${current.target}: runs again`);
+      note(`${at}: ${why}, not ${current.target}: runs again`);
+      continue;
+    }
+    if (current && 'targets' in current && (record.v !== 2 || !current.targets.includes(record.target))) {
+      counts.stale++;
+      const why = record.v !== 2 ? 'a v1 record (no target)' : `written for ${record.target}`;
+      note(`${at}: ${why}, not the target of a host this unit was placed on (${current.targets.join(', ') || 'none known'}): runs again`);
       continue;
     }
     const list = candidates.get(record.config);
