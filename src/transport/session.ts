@@ -104,6 +104,11 @@ export class ShellSession implements RemoteSession {
     this.child.stderr?.destroy();
   }
 
+  abort(): void {
+    if (this.exited) return;
+    this.kill();
+  }
+
   private check(): void {
     const p = this.pending;
     if (!p) return;

@@ -3,10 +3,11 @@
  * rsync, with the user's ssh config) or `local` (the same steps on this
  * machine, no ssh). Chosen in one place, `openTransport` (src/remote/context.ts).
  *
- * A command (submit-all, status, collect) opens at most ONE session (one ssh
- * connection running `bash -s`) and runs its steps in it one after the other,
- * and at most one rsync per direction, whatever the number of units (the
- * shell tier's one-ssh-per-query cost AP-12 cannot come back). Every step and
+ * A command (submit-all, status, collect) opens at most ONE session per host
+ * (one ssh connection running `bash -s`) and runs its steps in it one after
+ * the other, and at most one rsync per direction per host, whatever the
+ * number of units (the shell tier's one-ssh-per-query cost AP-12 cannot come
+ * back); the hosts of a sweep are reached all at once (src/remote/fanout.ts). Every step and
  * every rsync has a deadline; every failure is a `RemoteError` naming the host
  * and the step.
  */
@@ -30,6 +31,8 @@ export interface RemoteSession {
   /** Run `body` as the body of a bash function, stdin from /dev/null. */
   run(body: string, options: StepOptions): Promise<StepResult>;
   close(): Promise<void>;
+  /** Kill the connection now (a host past its deadline): the running step fails, nothing more is sent. */
+  abort(): void;
 }
 
 export interface SyncOptions {
