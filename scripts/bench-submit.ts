@@ -97,12 +97,14 @@ export async function run(args: string[]): Promise<void> {
 
     const bareAfter = await bareAdds(bareDaemon2, 'after');
     const bareMs = [...bareBefore, ...bareAfter];
-    const add = report.timings.add_ms;
-    const perUnit = report.timings.queue_ms / units;
+    const host = report.hosts[0];
+    if (!host) throw new Error('submit-all reported no host');
+    const add = host.timings.add_ms;
+    const perUnit = host.timings.queue_ms / units;
     const lines = [
       `submit-all: ${units} units (1 config each) -> ${sshd.host} (private sshd), isolated pueue ${sweepDaemon.version}`,
       `  ssh connections opened: ${logins} (sshd log); sweep counted ${report.connections} (1 session + 1 rsync), independent of the number of units`,
-      `  total: ${s(wallMs)} wall (CLI process), ${s(report.timings.total_ms)} in submit-all: preflight+audit ${s(report.timings.preflight_ms)}, rsync ${s(report.timings.sync_ms)} (${report.sync?.files ?? 0} files), queue ${s(report.timings.queue_ms)}`,
+      `  total: ${s(wallMs)} wall (CLI process), ${s(report.timings.total_ms)} in submit-all: preflight+audit ${s(report.timings.audit_ms)}, rsync ${s(host.timings.sync_ms)} (${host.sync?.files ?? 0} files), queue ${s(host.timings.queue_ms)}`,
       `  per unit: ${ms(perUnit)} (queue step / units; whole command: ${ms(report.timings.total_ms / units)}); each pueue add inside submit-all: median ${ms(median(add))}, mean ${ms(mean(add))}`,
       `  bare pueue add, same run, ${units} adds queued into a fresh daemon, before / after submit-all: median ${ms(median(bareBefore))} / ${ms(median(bareAfter))}, mean ${ms(mean(bareBefore))} / ${ms(mean(bareAfter))}`,
       `  ratio, time per unit in submit-all / mean bare add: ${(perUnit / mean(bareMs)).toFixed(2)}x`,

@@ -13,7 +13,7 @@ interface CollectFlags {
 export function registerCollect(program: Command, io: CliIo): void {
   program
     .command('collect <spec>')
-    .description('bring the results back (one rsync), validate them against the manifest, write results.ndjson and rows.ndjson')
+    .description("bring the results back (one rsync per host, each into out/<name>/hosts/<host>/), validate them against the manifest, write results.ndjson and rows.ndjson")
     .option('--out <dir>', 'the output of sweep generate (default: out/<name> under the current directory)')
     .option('--allow-partial', 'exit 0 even when configs are missing or in error')
     .option('--json', 'print the report as JSON on stdout')
@@ -30,7 +30,10 @@ export function registerCollect(program: Command, io: CliIo): void {
 export function formatCollect(r: CollectReport): string {
   const out: string[] = [];
   const t = r.totals;
-  out.push(`sweep ${r.sweep}: results from ${r.host}:${r.dir}/results -> ${r.out}/results${r.sync ? ` (${r.sync.files} file(s) updated)` : ''}`);
+  for (const h of r.hosts) {
+    const got = h.reachable ? (h.sync ? ` (${h.sync.files} file(s) updated)` : '') : ` (did not answer: ${h.why ?? ''}; the earlier copy)`;
+    out.push(`sweep ${r.sweep}: results from ${h.host}:${h.dir}/results -> ${h.local}${got}`);
+  }
   out.push(
     `configs ${t.configs}: ok ${t.ok}, skipped ${t.skipped}, error ${t.error}, missing ${t.missing} | duplicates ${t.duplicate} (latest kept), torn lines ${t.torn}, bad lines ${t.bad}, stale records ${t.stale}, unknown ${t.unknown + t.foreign}`,
   );

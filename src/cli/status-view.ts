@@ -1,6 +1,8 @@
 /**
  * How `sweep status` lays out a report: the totals and one line per host
- * first, then the units that need eyes (failed, then running or paused), then
+ * (units by state; with several hosts or autoscale, the group's parallelism,
+ * the controller's last decision and the host's rate; a host that did not
+ * answer says why) first, then the units that need eyes (failed, then running or paused), then
  * a count of the rest ("812 done, 150 queued"); `all` lists every unit. For
  * `--watch` on a terminal the same layout is fitted to the screen: rows are
  * given to failed and running units until the screen is full, columns are
@@ -20,10 +22,13 @@ export interface StatusLayout {
   screen?: { columns: number; rows: number };
 }
 
-export type UnitCategory = 'failed' | 'running' | 'queued' | 'done' | 'not queued';
+export type UnitCategory = 'failed' | 'running' | 'queued' | 'done' | 'not queued' | 'unknown';
 
 /** Where a unit stands, for the counts and for which units are listed. */
 export function categoryOf(u: UnitStatus): UnitCategory {
+  const done = u.configs > 0 && u.ok + u.skipped === u.configs && u.index === 'same';
+  // Its host did not answer: done if its results say so, else unknown.
+  if (u.reachable === false && !u.task) return done ? 'done' : 'unknown';
   if (u.task?.failed) return 'failed';
   if (u.task && /^(Running|Paused)/.test(u.task.state)) return 'running';
   if (u.configs > 0 && u.ok + u.skipped === u.configs && u.index === 'same') return 'done';
@@ -31,22 +36,42 @@ export function categoryOf(u: UnitStatus): UnitCategory {
   return 'not queued';
 }
 
-/** Unit counts on one host. A sweep runs on one host today; the view takes a list. */
+/** Unit counts on one host, with what else its row says. */
 export interface HostLine {
   host: string;
   /** The sweep's dir on that host. */
   dir: string;
   units: number;
   counts: Record<UnitCategory, number>;
+  /** Its row in the report. */
+  row: StatusReport['hosts'][number];
+}
+
+function emptyCounts(): Record<UnitCategory, number> {
+  return { failed: 0, running: 0, queued: 0, done: 0, 'not queued': 0, unknown: 0 };
 }
 
 export function hostLines(r: StatusReport): HostLine[] {
-  const counts: Record<UnitCategory, number> = { failed: 0, running: 0, queued: 0, done: 0, 'not queued': 0 };
-  for (const u of r.units) counts[categoryOf(u)]++;
-  return [{ host: r.host, dir: r.dir, units: r.units.length, counts }];
+  return r.hosts.map((row) => {
+    const counts = emptyCounts();
+    let units = 0;
+    for (const u of r.units) {
+      if (u.host !== row.host) continue;
+      counts[categoryOf(u)]++;
+      units++;
+    }
+    return { host: row.host, dir: row.dir, units, counts, row };
+  });
 }
 
-const ORDER: UnitCategory[] = ['done', 'running', 'queued', 'failed', 'not queued'];
+/** Every unit's category, over all hosts. */
+function allCounts(r: StatusReport): Record<UnitCategory, number> {
+  const counts = emptyCounts();
+  for (const u of r.units) counts[categoryOf(u)]++;
+  return counts;
+}
+
+const ORDER: UnitCategory[] = ['done', 'running', 'queued', 'failed', 'not queued', 'unknown'];
 
 function countsText(counts: Record<UnitCategory, number>, skip: UnitCategory[] = []): string {
   return ORDER.filter((k) => counts[k] > 0 && !skip.includes(k))
@@ -55,8 +80,25 @@ function countsText(counts: Record<UnitCategory, number>, skip: UnitCategory[] =
 }
 
 export function headerLine(r: StatusReport): string {
-  const g = r.group_state;
-  return `sweep ${r.sweep} | pueue group ${r.group}: ${g.exists ? `${g.status} (parallel ${g.parallel})` : 'not created yet'}`;
+  const only = r.hosts.length === 1 ? r.hosts[0] : undefined;
+  if (!only) return `sweep ${r.sweep} | pueue group ${r.group} on ${r.hosts.length} hosts (${r.hosts.filter((h) => h.reachable).length} answering)`;
+  const g = only.group_state;
+  return `sweep ${r.sweep} | pueue group ${r.group}: ${!only.reachable ? 'unknown (host unreachable)' : g.exists ? `${g.status} (parallel ${g.parallel})` : 'not created yet'}`;
+}
+
+/** What a host's row says besides its unit counts: the group's parallelism and autoscale's last word, its rate. */
+function hostDetails(h: HostLine, several: boolean): string[] {
+  const row = h.row;
+  if (!row.reachable) return [`UNREACHABLE: ${row.why ?? 'no answer'}`];
+  const parts: string[] = [];
+  const g = row.group_state;
+  const a = row.autoscale;
+  if (a) {
+    const last = a.last && (a.last.action === 'up' || a.last.action === 'down' || a.last.action === 'hold') ? `; last: ${a.last.action} ${a.last.old}->${a.last.new} (${a.last.reason})` : a.last ? `; last: ${a.last.action}` : '';
+    parts.push(`parallel ${g.parallel ?? '-'} (auto ${a.min}-${a.max}, controller ${a.controller ?? 'none'}${last})`);
+  } else if (several) parts.push(`parallel ${g.parallel ?? '-'}${g.status === 'Paused' ? ' PAUSED' : ''}`);
+  if (several && row.configs_per_s !== null) parts.push(`${row.configs_per_s.toFixed(1)} configs/s`);
+  return parts;
 }
 
 /** Progress, errors, rate and ETA; within `columns` the bar narrows, then the rate goes. */
@@ -76,8 +118,7 @@ export function totalsLine(r: StatusReport, columns = Infinity): string {
 /** One line for logs and pipes: progress, what runs, what failed. */
 export function summaryLine(r: StatusReport): string {
   const t = r.totals;
-  const [h] = hostLines(r);
-  const c = h?.counts;
+  const c = allCounts(r);
   return (
     `${r.sweep}: ${(r.progress * 100).toFixed(1)}% (${t.ok + t.skipped}/${t.configs}), ${t.running} running, ${t.queued} waiting` +
     `${c && c.failed > 0 ? `, ${c.failed} failed` : ''}${t.error > 0 ? `, ${t.error} config error(s)` : ''}${r.eta_s !== null ? `, ETA ${dur(r.eta_s)}` : ''}`
@@ -91,21 +132,22 @@ export function formatStatus(r: StatusReport, layout: StatusLayout = {}): string
 export function statusLines(r: StatusReport, layout: StatusLayout = {}): string[] {
   const screen = layout.screen;
   const top: string[] = [headerLine(r), totalsLine(r, screen?.columns)];
+  const several = r.hosts.length > 1;
   for (const h of hostLines(r)) {
-    const counts = `host ${h.host}: ${h.units} units: ${countsText(h.counts) || 'none'}`;
+    const counts = [`host ${h.host}: ${h.units} units: ${countsText(h.counts) || 'none'}`, ...hostDetails(h, several)].join(' | ');
     // On a screen the counts come first; the dir gets what room is left, cut from its start.
     const room = screen ? screen.columns - stringWidth(counts) - 3 : Infinity;
     top.push(room >= 12 ? `${counts} | ${stringWidth(h.dir) > room ? cliTruncate(h.dir, room, { position: 'start' }) : h.dir}` : counts);
   }
-  for (const a of r.after) top.push(`after step ${a.step}: ${a.task ? a.task.state : 'not queued'}`);
+  for (const a of r.after) top.push(`after step ${a.step}${several ? ` on ${a.host}` : ''}: ${a.task ? a.task.state : 'not queued'}`);
   // A screen has no room for the log tails a note may point to; the report after the watch prints them.
   for (const n of r.notes) top.push(`note: ${screen ? n.replace(' (log tails below)', '') : n}`);
 
   const failed = r.units.filter((u) => categoryOf(u) === 'failed');
   const running = r.units.filter((u) => categoryOf(u) === 'running');
   const listed = layout.all ? r.units : [...failed, ...running];
-  const rest = hostLines(r)[0]?.counts;
-  const restLine = layout.all || !rest ? null : countsText(rest, ['failed', 'running']);
+  const rest = allCounts(r);
+  const restLine = layout.all ? null : countsText(rest, ['failed', 'running']);
 
   let shown = listed;
   let more: string | null = null;
@@ -128,17 +170,18 @@ export function statusLines(r: StatusReport, layout: StatusLayout = {}): string[
     }
   }
   const out = [...top];
-  if (shown.length > 0) out.push(...unitTable(shown, layout.color === true, screen?.columns));
+  if (shown.length > 0) out.push(...unitTable(shown, layout.color === true, screen?.columns, several));
   if (more) out.push(more);
   if (restLine) out.push(`${listed.length > 0 ? 'the other units: ' : 'units: '}${restLine}${layout.all ? '' : ' (--all lists every unit)'}`);
   if (!screen) out.push(...logTails(r));
   return screen ? out.slice(0, screen.rows).map((l) => fitLine(l, screen.columns)) : out;
 }
 
-function unitTable(units: UnitStatus[], color: boolean, width: number | undefined): string[] {
+function unitTable(units: UnitStatus[], color: boolean, width: number | undefined, several: boolean): string[] {
   const all: Array<{ col: Column; cell: (u: UnitStatus) => Cell }> = [
     { col: { header: 'unit' }, cell: (u) => u.unit },
     { col: { header: 'state' }, cell: (u) => stateOf(u) },
+    ...(several ? [{ col: { header: 'host' }, cell: (u: UnitStatus) => u.host }] : []),
     { col: { header: 'ok', align: 'right' }, cell: (u) => u.ok },
     { col: { header: 'skip', align: 'right' }, cell: (u) => u.skipped },
     { col: { header: 'err', align: 'right' }, cell: (u) => u.error },
@@ -189,6 +232,7 @@ function logTails(r: StatusReport): string[] {
 }
 
 function stateOf(u: UnitStatus): string {
+  if (!u.task && u.reachable === false) return u.configs > 0 && u.ok + u.skipped === u.configs ? 'complete' : 'unknown';
   if (!u.task) return u.configs > 0 && u.ok + u.skipped === u.configs ? 'complete' : 'no task';
   return u.task.state;
 }

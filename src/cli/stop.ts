@@ -12,7 +12,7 @@ interface StopFlags {
 export function registerStop(program: Command, io: CliIo): void {
   program
     .command('stop <spec>')
-    .description("stop a sweep on its host (or in your local pueue daemon): queued units removed, running ones stopped gracefully, the sweep's queries killed on the server")
+    .description("stop a sweep on every host (or in your local pueue daemon): queued units removed, running ones stopped gracefully, the sweep's queries killed on the servers, autoscale controllers ended")
     .option('--out <dir>', 'the output of sweep generate (default: out/<name> under the current directory)')
     .option('--grace <seconds>', 'how long running workers get to cancel their queries and write what finished before they are killed', '30')
     .option('--json', 'print the report as JSON on stdout')
@@ -27,7 +27,7 @@ export function registerStop(program: Command, io: CliIo): void {
 export function formatStop(r: StopReport, spec: string): string {
   const out: string[] = [];
   const nothing = r.removed.length + r.signalled.length + r.killed.length === 0 && !r.local_run;
-  out.push(`sweep ${r.sweep} on ${r.host}:${r.dir}: ${nothing ? 'nothing was queued or running' : 'stopped'}`);
+  out.push(`sweep ${r.sweep} on ${r.hosts.map((h) => `${h.host}:${h.dir}${h.reachable ? '' : ' (did not answer)'}`).join(', ')}: ${nothing ? 'nothing was queued or running' : 'stopped'}`);
   if (r.local_run) out.push(`  sent SIGTERM to ${r.local_run.command} (pid ${r.local_run.pid})`);
   if (r.removed.length > 0) out.push(`  removed ${r.removed.length} queued task(s): ${names(r.removed)}`);
   if (r.signalled.length > 0) {
@@ -45,7 +45,8 @@ export function formatStop(r: StopReport, spec: string): string {
   return `${out.join('\n')}\n`;
 }
 
-function names(tasks: Array<{ label: string }>): string {
-  const units = tasks.map((t) => t.label.split(':').slice(2).join(':'));
+function names(tasks: Array<{ label: string; host: string }>): string {
+  const several = new Set(tasks.map((t) => t.host)).size > 1;
+  const units = tasks.map((t) => `${t.label.split(':').slice(2).join(':')}${several ? ` (${t.host})` : ''}`);
   return units.length > 6 ? `${units.slice(0, 6).join(', ')}, ... (${units.length})` : units.join(', ');
 }

@@ -30,6 +30,8 @@ export interface Discovery {
   home: string;
   /** The host's name as its processes see it (`uname -n`, the gethostname() that node's os.hostname() reads). */
   hostname: string;
+  /** Online CPUs (auto parallelism's ceiling); undefined when the host does not say. */
+  cores?: number;
 }
 
 /** Node major version sweep needs on the host. */
@@ -64,7 +66,7 @@ for __c in "$(command -v pueue 2>/dev/null)" "$HOME/.cargo/bin/pueue" "$HOME/.lo
   __sweep_try_pueue "$__c" && break
 done
 if [ -n "$SWEEP_PUEUE" ] && [ -x "\${SWEEP_PUEUE%/*}/pueued" ]; then SWEEP_PUEUED=\${SWEEP_PUEUE%/*}/pueued; fi
-printf '%s\\0' home "$HOME" hostname "$(uname -n)" node "$SWEEP_NODE" node_version "$SWEEP_NODE_VERSION" pueue "$SWEEP_PUEUE" pueue_version "$SWEEP_PUEUE_VERSION" pueued "$SWEEP_PUEUED"
+printf '%s\\0' home "$HOME" hostname "$(uname -n)" cores "$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null)" node "$SWEEP_NODE" node_version "$SWEEP_NODE_VERSION" pueue "$SWEEP_PUEUE" pueue_version "$SWEEP_PUEUE_VERSION" pueued "$SWEEP_PUEUED"
 for __c in "\${__sweep_seen[@]}"; do printf '%s\\0' seen "$__c"; done
 `;
 }
@@ -87,6 +89,8 @@ export function parseDiscovery(stdout: string): Discovery {
   if (pueue) d.pueue = { path: pueue, version: kv.get('pueue_version') ?? '' };
   const pueued = kv.get('pueued');
   if (pueued) d.pueued = pueued;
+  const cores = Number(kv.get('cores'));
+  if (Number.isInteger(cores) && cores > 0) d.cores = cores;
   return d;
 }
 

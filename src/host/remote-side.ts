@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { AutoscaleDecision } from '../autoscale/rule.js';
 import type * as Aside from '../results/aside.js';
 import type * as Ndjson from '../results/ndjson.js';
 
@@ -192,12 +193,14 @@ export async function probeUnit(
   localIndexSha: string | null,
   target: string,
   generation: string | null | undefined,
+  /** Read these instead of the sweep dir's (a local copy of a host's results, judged against the local index). */
+  paths?: { index: string; results: string },
 ): Promise<UnitProbe> {
   const probe: UnitProbe = { index: 'missing', total: 0, ok: 0, skipped: 0, error: 0, remaining: 0, torn: false, bad: 0, bytes: 0 };
-  const resultsPath = join(sweepDir, 'results', `${unit}.ndjson`);
+  const resultsPath = paths?.results ?? join(sweepDir, 'results', `${unit}.ndjson`);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(join(sweepDir, 'units', `${unit}.json`));
+    bytes = readFileSync(paths?.index ?? join(sweepDir, 'units', `${unit}.json`));
   } catch {
     probe.bytes = existsSync(resultsPath) ? statSync(resultsPath).size : 0;
     return probe;
@@ -268,6 +271,8 @@ export interface InspectOutput {
   /** Units whose lock names a live worker on this host. */
   liveUnits: string[];
   units: Record<string, UnitProbe>;
+  /** The last decision of this host's autoscale controller (logs/autoscale.log), when there is one. */
+  autoscale: AutoscaleDecision | null;
 }
 
 /** Everything preflight, audit and status need, in one pass. Changes nothing. */
@@ -309,10 +314,22 @@ export async function inspect(input: InspectInput, ctx: RemoteContext): Promise<
     setup: readSetupRecord(input.origin.setupRecordPath) ?? null,
     liveUnits: liveUnitLocks(input.sweepDir),
     units,
+    autoscale: lastDecision(join(input.sweepDir, 'logs', 'autoscale.log')),
   };
   if (chProbe) out.clickhouse = await chProbe;
   if (sdProbe) out.systemd = await sdProbe;
   return out;
+}
+
+/** The last whole line of the autoscale log, parsed; null when there is none. */
+function lastDecision(path: string): AutoscaleDecision | null {
+  const lines = tailLines(path, 1);
+  if (lines === '') return null;
+  try {
+    return JSON.parse(lines) as AutoscaleDecision;
+  } catch {
+    return null;
+  }
 }
 
 async function probeClickHouse(ch: { url: string; user: string; database: string; storedPassword?: string }): Promise<{ ok: true; version: string } | { ok: false; message: string }> {
@@ -485,7 +502,10 @@ function writeAtomic(path: string, content: string, mode: number): void {
 export interface QueueInput {
   sweepDir: string;
   group: string;
-  parallel: number;
+  /** Set the group's parallelism to this (created with it); null: leave an existing group's as it is (its autoscale controller owns it). */
+  parallel: number | null;
+  /** What a group created now starts at. */
+  startParallel: number;
   groupExists: boolean;
   startGroup: boolean;
   node: string;
@@ -497,6 +517,14 @@ export interface QueueInput {
   after: Array<{ step: string; label: string; command: string; replaceIds: number[]; waitIds: number[] }>;
   /** Queue the after steps even when no unit task was added. */
   forceAfter: boolean;
+  /**
+   * The host's autoscale controller, queued in a group of its own when none is
+   * active and a unit of the sweep is queued or running here after this
+   * submission (`activeUnits`: unit tasks already active before it).
+   */
+  autoscale: { group: string; label: string; command: string; activeUnits: number } | null;
+  /** Controller tasks to end (the host is no longer autoscaled). */
+  stopControllers: number[];
 }
 
 export interface QueueOutput {
@@ -508,16 +536,27 @@ export interface QueueOutput {
   after: Array<{ step: string; label: string; id: number } | { step: string; label: string; message: string }>;
   started: boolean;
   addMs: number[];
+  /** The autoscale controller added now (its task id), or why not. */
+  controller: { id: number } | { message: string } | null;
 }
 
 export async function queue(input: QueueInput, ctx: RemoteContext): Promise<QueueOutput> {
-  const out: QueueOutput = { group: { created: false, parallel: input.parallel }, added: [], failed: [], complete: [], after: [], started: false, addMs: [] };
+  const out: QueueOutput = {
+    group: { created: false, parallel: input.parallel ?? input.startParallel },
+    added: [],
+    failed: [],
+    complete: [],
+    after: [],
+    started: false,
+    addMs: [],
+    controller: null,
+  };
   if (!input.groupExists) {
-    const g = await pueue(input.pueue, ['group', 'add', input.group, '-p', String(input.parallel)]);
+    const g = await pueue(input.pueue, ['group', 'add', input.group, '-p', String(input.parallel ?? input.startParallel)]);
     if (g.code === 0) out.group.created = true;
     else if (!/already exists/i.test(g.stderr + g.stdout)) out.group.error = failure(g);
   }
-  if (!out.group.created && !out.group.error) {
+  if (!out.group.created && !out.group.error && input.parallel !== null) {
     const p = await pueue(input.pueue, ['parallel', String(input.parallel), '-g', input.group]);
     if (p.code !== 0) out.group.error = failure(p);
   }
@@ -553,6 +592,18 @@ export async function queue(input: QueueInput, ctx: RemoteContext): Promise<Queu
   if (input.startGroup) {
     const s = await pueue(input.pueue, ['start', '-g', input.group]);
     out.started = s.code === 0;
+  }
+  if (input.stopControllers.length > 0) await pueue(input.pueue, ['kill', '--signal', 'SIGTERM', ...input.stopControllers.map(String)]);
+  const a = input.autoscale;
+  if (a && (out.added.length > 0 || a.activeUnits > 0)) {
+    // Its own group, one slot: never a slot of the group it sizes.
+    const g = await pueue(input.pueue, ['group', 'add', a.group, '-p', '1']);
+    if (g.code !== 0 && !/already exists/i.test(g.stderr + g.stdout)) out.controller = { message: failure(g) };
+    else {
+      const r = await run(input.pueue.bin, pueueArgs(input.pueue, ['add', '-g', a.group, '-l', a.label, '-w', input.sweepDir, '-p', '--', a.command]), { env });
+      const id = Number(r.stdout.trim());
+      out.controller = r.code === 0 && Number.isInteger(id) ? { id } : { message: failure(r) };
+    }
   }
   return out;
 }

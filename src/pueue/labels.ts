@@ -1,5 +1,6 @@
 /**
- * The sweep's pueue task labels (`sweep:<name>:<unit>`, `sweep:<name>:after:<step>`)
+ * The sweep's pueue task labels (`sweep:<name>:<unit>`, `sweep:<name>:after:<step>`,
+ * `sweep:<name>:control:autoscale` for a host's autoscale controller)
  * and the task that speaks for each. Tasks are identified by label; ids are
  * reused after `pueue clean`. src/host/remote-side.ts spells the prefix out
  * again (it may import only node: builtins): change both together.
@@ -20,6 +21,16 @@ export function unitLabel(sweep: string, unit: string): string {
 /** `sweep:<name>:after:<step>`: cannot collide with a unit label (no `:` in unit ids). */
 export function afterLabel(sweep: string, step: string): string {
   return `${labelPrefix(sweep)}after:${step}`;
+}
+
+/** The autoscale controller's label: not a unit (it holds a `:`), but under the sweep's prefix, so `sweep stop` ends it too. */
+export function autoscaleLabel(sweep: string): string {
+  return `${labelPrefix(sweep)}control:autoscale`;
+}
+
+/** The controller's own pueue group, so it never takes a slot of the group it sizes. */
+export function autoscaleGroup(group: string): string {
+  return `${group}-autoscale`;
 }
 
 export function parseLabel(sweep: string, label: string | null): SweepLabel | undefined {

@@ -1,6 +1,7 @@
 /**
- * What submit-all, status and collect share: the spec, the generated output
- * it must match, where the sweep lives on the host, and the transport.
+ * What submit-all, status, collect, stop and logs share: the spec, the
+ * generated output it must match, the hosts (where the sweep lives on each,
+ * and the transport to it), and the units.
  *
  * The generated output is checked before anything remote happens: it must be
  * complete (no generate in progress or crashed) and made from this exact spec
@@ -8,7 +9,7 @@
  * spec no longer describes.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { httpTarget } from '../engine/target.js';
@@ -18,11 +19,21 @@ import { setupSqlOf, targetKey } from '../setup/setup.js';
 import type { Manifest, ManifestUnit } from '../format/manifest.js';
 import { defaultOutDir, MARKER } from '../generate/generate.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
-import type { RemoteSettings, Spec } from '../spec/schema.js';
+import { AUTOSCALE_DEFAULTS, type RemoteSettings, type Spec } from '../spec/schema.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
+import { hostDirName, resolveHosts, type HostSettings } from './hosts.js';
+
+/** One host of the sweep, ready to reach. */
+export interface HostContext extends HostSettings {
+  /** `<dir>/<name>` on the host. */
+  sweepDir: string;
+  transport: Transport;
+  /** This host's results here: `<out>/hosts/<host>/results`, or the sweep dir's own when the host is this machine's output dir. */
+  localResults: string;
+}
 
 export interface SweepContext {
   loaded: LoadedSpec;
@@ -31,20 +42,18 @@ export interface SweepContext {
   name: string;
   /** The local output of `sweep generate` (absolute). */
   outDir: string;
+  /** The pueue group, the same name on every host. */
   group: string;
-  /** `<remote.dir>/<name>` on the host. */
-  sweepDir: string;
+  /** In spec order; one for `remote.host`. */
+  hosts: HostContext[];
   units: ManifestUnit[];
   configCount: number;
-  transport: Transport;
 }
 
 export interface ContextOptions {
   specPath: string;
   cwd?: string;
   outDir?: string;
-  /** Inject a transport (tests, bench); default from the spec. */
-  transport?: Transport;
   /** Skip the check that the output was generated from this spec (status and collect of an old sweep). */
   allowStale?: boolean;
   /** Use these remote settings instead of the spec's (`sweep run` through a local pueue daemon). */
@@ -57,17 +66,22 @@ export interface ContextOptions {
   localFallback?: boolean;
 }
 
+/** Remote settings for this machine's own pueue daemon (`sweep run --pueue`, and the fallback above). */
+export function localRemote(dir: string, o: { group?: string | undefined; parallel?: RemoteSettings['parallel'] | undefined } = {}): RemoteSettings {
+  return { host: 'local', dir, parallel: o.parallel ?? 1, autoscale: AUTOSCALE_DEFAULTS, ...(o.group !== undefined ? { group: o.group } : {}) };
+}
+
 export async function loadSweepContext(opts: ContextOptions): Promise<SweepContext> {
   const cwd = opts.cwd ?? process.cwd();
   const loaded = await loadSpec(opts.specPath, cwd);
   const { spec } = loaded;
   const outDir = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(spec, cwd);
   const fallback = !opts.remote && !spec.remote && opts.localFallback === true;
-  const remote: RemoteSettings | undefined = opts.remote ?? spec.remote ?? (fallback ? { host: 'local', dir: dirname(outDir), parallel: 1 } : undefined);
+  const remote: RemoteSettings | undefined = opts.remote ?? spec.remote ?? (fallback ? localRemote(dirname(outDir)) : undefined);
   if (!remote) {
     throw new UserError(
       'SPEC_INVALID',
-      `${opts.specPath}: remote: expected a mapping with at least host and dir (where the sweep runs), found nothing; 'sweep run' runs a sweep on this machine without it`,
+      `${opts.specPath}: remote: expected a mapping with host (or hosts) and dir (where the sweep runs), found nothing; 'sweep run' runs a sweep on this machine without it`,
     );
   }
   const manifest = readManifestHead(outDir, opts.specPath);
@@ -86,7 +100,12 @@ export async function loadSweepContext(opts: ContextOptions): Promise<SweepConte
       throw new UserError('OUT_STALE', `${outDir}: generated from an earlier version of ${templatePath} (the template changed since): run 'sweep generate ${opts.specPath}' again`);
     }
   }
-  const transport = opts.transport ?? openTransport(remote, loaded.dir);
+  const hosts = resolveHosts(remote).map((h): HostContext => {
+    // `sweep run --pueue` queues the units of the output dir itself.
+    const inPlace = fallback || (opts.remote !== undefined && h.host === 'local' && basename(outDir) !== spec.name);
+    const sweepDir = inPlace ? outDir : posix.join(h.dir, spec.name);
+    return { ...h, sweepDir, transport: openTransport(h, loaded.dir), localResults: localResultsDir(outDir, h.host, sweepDir) };
+  });
   return {
     loaded,
     spec,
@@ -94,26 +113,30 @@ export async function loadSweepContext(opts: ContextOptions): Promise<SweepConte
     name: spec.name,
     outDir,
     group: remote.group ?? `sweep-${spec.name}`,
-    // `sweep run --pueue` queues the units of the output dir itself.
-    sweepDir: fallback || (opts.remote && remote.host === 'local' && basename(outDir) !== spec.name) ? outDir : posix.join(remote.dir, spec.name),
+    hosts,
     units: manifest.units,
     configCount: manifest.units.reduce((n, u) => n + u.configs, 0),
-    transport,
   };
 }
 
-/** The transport a spec asks for: `remote.host: local` or ssh. */
-export function openTransport(remote: RemoteSettings, specDir: string): Transport {
-  if (remote.host === 'local') return new LocalTransport();
+/** Where a host's results are copied here; a local host whose sweep dir is the output dir is read in place. */
+function localResultsDir(outDir: string, host: string, sweepDir: string): string {
+  if (host === 'local' && existsSync(sweepDir) && existsSync(outDir) && realpathSync(sweepDir) === realpathSync(outDir)) return join(outDir, 'results');
+  return join(outDir, 'hosts', hostDirName(host), 'results');
+}
+
+/** The transport a host asks for: `local` or ssh. */
+export function openTransport(h: Pick<HostSettings, 'host' | 'sshConfig' | 'entry'>, specDir: string): Transport {
+  if (h.host === 'local') return new LocalTransport();
   let sshConfig: string | undefined;
-  if (remote.ssh_config) {
-    const raw = remote.ssh_config;
+  if (h.sshConfig) {
+    const raw = h.sshConfig;
     sshConfig = raw === '~' ? homedir() : raw.startsWith('~/') ? join(homedir(), raw.slice(2)) : isAbsolute(raw) ? raw : resolve(specDir, raw);
     if (!existsSync(sshConfig)) {
-      throw new UserError('SPEC_INVALID', `remote.ssh_config: expected an ssh config file, found no such file at ${sshConfig}`);
+      throw new UserError('SPEC_INVALID', `${h.entry}.ssh_config (host ${h.host}): expected an ssh config file, found no such file at ${sshConfig}`);
     }
   }
-  return new SshTransport({ host: remote.host, ...(sshConfig ? { sshConfig } : {}) });
+  return new SshTransport({ host: h.host, ...(sshConfig ? { sshConfig } : {}) });
 }
 
 type ManifestHead = Omit<Manifest, 'configs'>;
@@ -195,20 +218,27 @@ export interface ClickHouseTarget {
 }
 
 /**
- * The URL the workers on the host use: env CLICKHOUSE_URL, else the spec's,
- * else the one the last submission used (so `status` and `stop` of a
- * `sweep run --pueue --clickhouse-url ...` find it). No password in it: it
- * would land in pueue's state file.
+ * The URL the workers on a host use: the host's own clickhouse_url, else env
+ * CLICKHOUSE_URL, else the spec's clickhouse.url, else the one the last
+ * submission used (so `status` and `stop` of a `sweep run --pueue
+ * --clickhouse-url ...` find it). No password in it: it would land in pueue's
+ * state file.
  */
-export function clickhouseTarget(ctx: Pick<SweepContext, 'spec' | 'loaded' | 'outDir'>, env: NodeJS.ProcessEnv, host: string): ClickHouseTarget {
+export function clickhouseTarget(
+  ctx: Pick<SweepContext, 'spec' | 'loaded' | 'outDir'>,
+  env: NodeJS.ProcessEnv,
+  h: Pick<HostSettings, 'host' | 'entry' | 'clickhouseUrl'>,
+): ClickHouseTarget {
+  const own = h.clickhouseUrl;
   const fromEnv = env['CLICKHOUSE_URL'];
-  const last = fromEnv || ctx.spec.clickhouse.url ? undefined : lastSubmission(ctx.outDir)?.clickhouse_url;
-  const url = fromEnv || ctx.spec.clickhouse.url || last;
-  const source = fromEnv ? 'CLICKHOUSE_URL' : ctx.spec.clickhouse.url ? 'clickhouse.url' : 'the last submission';
+  const last = own || fromEnv || ctx.spec.clickhouse.url ? undefined : lastSubmission(ctx.outDir)?.clickhouse_url;
+  const url = own || fromEnv || ctx.spec.clickhouse.url || last;
+  const source = own ? `${h.entry}.clickhouse_url` : fromEnv ? 'CLICKHOUSE_URL' : ctx.spec.clickhouse.url ? 'clickhouse.url' : 'the last submission';
+  const host = h.host;
   if (!url) {
     throw new UserError(
       'SPEC_INVALID',
-      `${ctx.loaded.path}: clickhouse.url: expected the ClickHouse HTTP URL as seen from ${host} (e.g. http://localhost:8123), found nothing; the remote worker needs a server (or set CLICKHOUSE_URL)`,
+      `${ctx.loaded.path}: clickhouse.url: expected the ClickHouse HTTP URL as seen from ${host} (e.g. http://localhost:8123), found nothing; the remote worker needs a server (or set CLICKHOUSE_URL, or ${h.entry}.clickhouse_url)`,
     );
   }
   let parsed: URL;
@@ -243,13 +273,13 @@ export function lastSubmission(outDir: string): { clickhouse_url?: string; targe
  * worker there computes it (`remoteHostname` names a loopback server's
  * machine), and the setup generation of the sweep's setup.sql.
  */
-export function originOf(ctx: Pick<SweepContext, 'spec' | 'outDir' | 'sweepDir'>, url: string, remoteHostname: string, forceSetup = false): Origin {
+export function originOf(ctx: Pick<SweepContext, 'spec' | 'outDir'>, sweepDir: string, url: string, remoteHostname: string, forceSetup = false): Origin {
   const target = httpTarget(url, ctx.spec.clickhouse.database, remoteHostname);
   const setup = setupSqlOf(ctx.outDir);
   return {
     target,
     setupSha: setup?.sha256 ?? null,
-    setupRecordPath: posix.join(ctx.sweepDir, '.sweep', 'setup', `${targetKey(target)}.json`),
+    setupRecordPath: posix.join(sweepDir, '.sweep', 'setup', `${targetKey(target)}.json`),
     forceSetup,
   };
 }

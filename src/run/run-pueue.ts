@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import { findLocalPueue, localPueueAnswers } from '../pueue/local-daemon.js';
 import { parseLabel } from '../pueue/labels.js';
 import { isActive, parseStatus } from '../pueue/status.js';
-import { loadSweepContext } from '../remote/context.js';
+import { loadSweepContext, localRemote } from '../remote/context.js';
 import { readStatus } from '../remote/status.js';
 import { stopInContext } from '../remote/stop.js';
 import { submitAll } from '../remote/submit.js';
@@ -51,12 +51,7 @@ export async function runThroughPueue(ctx: RunContext, onlyFlags: readonly strin
     );
   }
   // The sweep dir on "the host" is the output dir itself (context.ts maps it so).
-  const remote: RemoteSettings = {
-    host: 'local',
-    dir: dirname(ctx.outDir),
-    group: spec.remote?.group ?? `sweep-${spec.name}`,
-    parallel: spec.remote?.parallel ?? 1,
-  };
+  const remote: RemoteSettings = localRemote(dirname(ctx.outDir), { group: spec.remote?.group ?? `sweep-${spec.name}`, parallel: spec.remote?.parallel ?? 1 });
   const submitEnv = { ...env, CLICKHOUSE_URL: ctx.choice.url };
   const submitted = await submitAll({
     specPath: opts.specPath,

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
+import { checkRemote } from './remote.js';
 import { allowedKeys, specSchema, type Spec } from './schema.js';
 
 export interface LoadedSpec {
@@ -120,6 +121,7 @@ function checkCrossReferences(spec: Spec, fail: Fail): void {
     if (afterNames.has(step.name)) fail(['after', i, 'name'], `expected unique step names, found ${JSON.stringify(step.name)} twice`);
     afterNames.add(step.name);
   });
+  checkRemote(spec.remote, fail);
 }
 
 function formatIssue(issue: z.core.$ZodIssue, label: string, doc: Document, lc: LineCounter): string {
@@ -163,6 +165,7 @@ function unionExpected(path: Array<string | number>): string {
   if (path[0] === 'params' || path[0] === 'exclude') return 'a string or a number';
   if (path[0] === 'worker' && path[1] === 'max_threads') return '"auto" or a positive integer';
   if (path[0] === 'worker' && path[1] === 'concurrency') return 'a positive integer, "auto", or {min, max}';
+  if (path[0] === 'remote' && path[path.length - 1] === 'parallel') return 'a positive integer, "auto", or {min, max}';
   return 'a valid value';
 }
 

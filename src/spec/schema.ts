@@ -39,14 +39,48 @@ const workerSchema = z.strictObject({
 
 export const WORKER_DEFAULTS = { concurrency: 16, max_threads: 'auto' as const, retries: 3, query_timeout_s: 600, max_result_rows: 100_000, halt_after: 20 };
 
-const remoteSchema = z.strictObject({
+/** Units at once on a host: a number, or `auto` / `{min, max}`: a controller on the host adjusts it to its load (src/autoscale/). */
+const parallelSchema = z.union([
+  z.number().int().min(1).max(1024),
+  z.literal('auto'),
+  z.strictObject({ min: z.number().int().min(1).max(1024).default(1), max: z.number().int().min(1).max(1024).optional() }),
+]);
+
+const absoluteDir = z.string().regex(/^\//, 'an absolute path');
+
+/** One host of `remote.hosts`: only `host` is required; the others default to the sweep-wide `remote.*` values. */
+const hostSchema = z.strictObject({
   host: z.string().min(1),
-  dir: z.string().regex(/^\//, 'an absolute path'),
+  dir: absoluteDir.optional(),
+  parallel: parallelSchema.optional(),
+  /** The ClickHouse server as this host reaches it (its own replica, a cluster's load balancer); default: clickhouse.url. */
+  clickhouse_url: z.string().url().optional(),
+  ssh_config: z.string().min(1).optional(),
+  pueue_config: z.string().min(1).nullable().optional(),
+});
+
+/** The autoscale controller's rule (the seeds' field-tested one) and how often it looks. Fractions: 0.8 is 80 %. */
+const autoscaleSchema = z.strictObject({
+  interval_s: z.number().min(0.2).max(3600).default(30),
+  cpu_high: z.number().positive().max(100).default(0.8),
+  cpu_low: z.number().positive().max(100).default(0.4),
+  mem_high: z.number().positive().max(1).default(0.8),
+  mem_low: z.number().positive().max(1).default(0.6),
+});
+
+export const AUTOSCALE_DEFAULTS = { interval_s: 30, cpu_high: 0.8, cpu_low: 0.4, mem_high: 0.8, mem_low: 0.6 };
+
+/** `host` (one host) or `hosts` (several); cross-checks (one of the two, a dir for each, distinct hosts) are in src/spec/remote.ts. */
+const remoteSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  hosts: z.array(hostSchema).min(1, 'a non-empty list').optional(),
+  dir: absoluteDir.optional(),
   group: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a pueue group name ([A-Za-z0-9_.-])').optional(),
-  parallel: z.number().int().min(1).max(1024).default(1),
+  parallel: parallelSchema.default(1),
   memory_max: z.string().regex(/^[0-9]+[KMGT]?$/, 'a size such as 8G').optional(),
   ssh_config: z.string().min(1).optional(),
   pueue_config: z.string().min(1).nullable().optional(),
+  autoscale: autoscaleSchema.default(AUTOSCALE_DEFAULTS),
 });
 
 const afterSchema = z.strictObject({
@@ -71,6 +105,9 @@ export type Spec = z.output<typeof specSchema>;
 export type ClickHouseSettings = Spec['clickhouse'];
 export type WorkerSettings = Spec['worker'];
 export type RemoteSettings = NonNullable<Spec['remote']>;
+export type ParallelSetting = RemoteSettings['parallel'];
+export type HostEntry = NonNullable<RemoteSettings['hosts']>[number];
+export type AutoscaleSettings = RemoteSettings['autoscale'];
 
 /** Keys a strict object accepts, for "unknown key" messages. */
 export function allowedKeys(path: ReadonlyArray<PropertyKey>): string[] | undefined {

@@ -218,7 +218,7 @@ function openUnit(opts: RunUnitOptions): UnitRun {
   const u = loadUnitDir(opts.dir, opts.unit, opts.cwd);
   const plan = concurrencyPlan(opts.concurrency ?? u.spec.worker.concurrency);
   const concurrency = positiveInt(plan.kind === 'fixed' ? plan.n : plan.max, '--concurrency');
-  const unitsAtOnce = positiveInt(opts.unitsAtOnce ?? u.spec.remote?.parallel ?? 1, '--units-at-once');
+  const unitsAtOnce = positiveInt(opts.unitsAtOnce ?? fixedParallel(u.spec.remote?.parallel) ?? 1, '--units-at-once');
   const engineTarget: EngineTarget = opts.engine
     ? { options: undefined, target: opts.engine.target, display: opts.engine.display }
     : chooseEngine({ spec: u.spec, sweepDir: u.dir, flagUrl: opts.clickhouseUrl, env, concurrency, specLabel: `${u.dir}/spec.json` });
@@ -245,6 +245,12 @@ function openUnit(opts: RunUnitOptions): UnitRun {
     label: relative(opts.cwd ?? process.cwd(), u.resultsPath) || u.resultsPath,
     interrupted: null,
   };
+}
+
+/** The spec's remote.parallel when it is a number; submit-all passes --units-at-once for autoscaled and per-host values. */
+function fixedParallel(p: number | 'auto' | { min: number; max?: number | undefined } | undefined): number | undefined {
+  if (typeof p === 'number') return p;
+  return typeof p === 'object' ? (p.max ?? p.min) : undefined;
 }
 
 // ---------------------------------------------------------------- signals

@@ -61,7 +61,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
     await env.pueue.restartDaemon({ mode: 'kill' });
 
     const { doc: st, res } = await s.json<StatusReport>(['status', 'sweep.yaml'], { expectCode: 1 });
-    expect(st.group_state.status).toBe('Paused');
+    expect(st.hosts[0]?.group_state.status).toBe('Paused');
     expect(st.totals.killed).toBe(1);
     const killed = st.units.filter((u) => u.task?.state === 'Killed').map((u) => u.unit);
     expect(killed).toHaveLength(1);
@@ -175,7 +175,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
       expect(refused.stderr).toMatch(/sweep-test-remote: preflight: ClickHouse at .* does not answer from sweep-test-remote: HTTP \d+: .*(password|Authentication|user)/i);
 
       const sub = await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], { env: withPassword, expectCode: 0 });
-      expect(sub.doc.preflight.password).toBe('sent');
+      expect(sub.doc.hosts[0]?.preflight?.password).toBe('sent');
       // Watch every command line while the tasks run.
       const seen = new Set<string>();
       await waitFor(
@@ -246,7 +246,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end
     const capped = writeSweep(env, { name: 'capped', template: 'SELECT {u:UInt8} AS u\n', params: { u: [1] }, unit: ['u'], memoryMax: '1G' });
     expect((await capped.run(['generate', 'sweep.yaml'])).code).toBe(0);
     const cap = (await capped.json<SubmitReport>(['submit-all', 'sweep.yaml', '--dry-run'], { expectCode: 0 })).doc;
-    expect(cap.preflight.memory_cap).toMatchObject({ memory_max: '1G', enforced: trial.status === 0 });
+    expect(cap.hosts[0]?.preflight?.memory_cap).toMatchObject({ memory_max: '1G', enforced: trial.status === 0 });
     if (trial.status !== 0) expect(cap.warnings.join('\n')).toMatch(/remote\.memory_max 1G is NOT enforced on sweep-test-remote: a trial 'systemd-run --user --scope' failed/);
 
     // status and collect before any submission

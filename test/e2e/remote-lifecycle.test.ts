@@ -49,12 +49,12 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote lifecycle, end to 
     expect((await s.run(['generate', 'sweep.yaml'])).code).toBe(0);
 
     const dry = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml', '--dry-run'], { expectCode: 0 })).doc;
-    expect(dry.setup).toMatchObject({ action: 'run', reason: 'never ran on this target' });
+    expect(dry.hosts[0]?.setup).toMatchObject({ action: 'run', reason: 'never ran on this target' });
     // A dry run changes nothing: the table does not exist yet.
     expect(await chQuery(chUrl, "SELECT count() FROM system.tables WHERE database = 'sweep_e2e_life' AND name = 'data'")).toBe('0\n');
 
     const first = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], { expectCode: 0 })).doc;
-    expect(first.setup).toMatchObject({ action: 'run', statements: 3 });
+    expect(first.hosts[0]?.setup).toMatchObject({ action: 'run', statements: 3 });
     expect(first.queued).toHaveLength(2);
 
     // Setup must run again (--setup) while the units are queued or running: refused, exit 2, naming them.
@@ -64,7 +64,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote lifecycle, end to 
 
     await env.pueue.waitForGroupIdle(s.group, 90_000);
     const second = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], { expectCode: 0 })).doc;
-    expect(second.setup.action).toBe('current');
+    expect(second.hosts[0]?.setup.action).toBe('current');
     expect(second.queued).toEqual([]);
 
     const { doc: col } = await s.json<CollectReport>(['collect', 'sweep.yaml'], { expectCode: 0 });
@@ -79,7 +79,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote lifecycle, end to 
 
     // --setup when idle: it runs again, and every record of the target is stale: all configs run again.
     const again = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml', '--setup'], { expectCode: 0 })).doc;
-    expect(again.setup).toMatchObject({ action: 'run', reason: '--setup' });
+    expect(again.hosts[0]?.setup).toMatchObject({ action: 'run', reason: '--setup' });
     expect(again.queued).toHaveLength(2);
     await env.pueue.waitForGroupIdle(s.group, 90_000);
     const { doc: col2 } = await s.json<CollectReport>(['collect', 'sweep.yaml'], { expectCode: 0 });

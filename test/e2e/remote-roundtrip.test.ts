@@ -140,7 +140,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier, end to end',
     const records = s.collected();
     expect(new Set(records.map((r) => r.config)).size).toBe(48);
     // The resumed worker kept what the killed one had finished.
-    const victimFile = readFileSync(join(s.out, 'results', `${victim}.ndjson`), 'utf8').trim().split('\n');
+    const victimFile = readFileSync(join(s.out, 'hosts', env.sshd.host, 'results', `${victim}.ndjson`), 'utf8').trim().split('\n');
     expect(victimFile).toHaveLength(16);
   });
 
@@ -192,7 +192,7 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier, end to end',
     });
     expect((await s.run(['generate', 'sweep.yaml'])).code).toBe(0);
     const sub = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], { expectCode: 0 })).doc;
-    expect(sub.host).toBe('local');
+    expect(sub.hosts.map((h) => h.host)).toEqual(['local']);
     expect(sub.queued).toHaveLength(2);
     expect(sub.connections).toBe(0);
     await env.pueue.waitForGroupIdle(s.group, 60_000);
@@ -200,6 +200,6 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier, end to end',
     expect(col.totals).toMatchObject({ configs: 6, ok: 6, missing: 0 });
     // The local and "remote" dirs stay distinct: results arrived by rsync.
     expect(existsSync(join(s.sweepDir, 'results'))).toBe(true);
-    expect(existsSync(join(s.out, 'results'))).toBe(true);
+    expect(existsSync(join(s.out, 'hosts', 'local', 'results'))).toBe(true);
   });
 });

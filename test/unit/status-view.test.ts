@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { categoryOf, formatStatus, statusLines, summaryLine } from '../../src/cli/status-view.js';
 import type { StatusReport, UnitStatus } from '../../src/remote/status.js';
 
-function unit(i: number, state: string | null, done = 0): UnitStatus {
+function unit(i: number, state: string | null, done = 0, host = 'bigblack'): UnitStatus {
   return {
     unit: `symbol-SYM${String(i).padStart(3, '0')}__threshold-${i * 25}`,
+    host,
+    reachable: true,
     label: `sweep:big:u${i}`,
     task: state === null ? null : { state, active: /^(Queued|Running|Paused|Stashed)/.test(state), failed: /^(Failed|Killed)/.test(state) },
     configs: 10,
@@ -20,6 +22,23 @@ function unit(i: number, state: string | null, done = 0): UnitStatus {
   };
 }
 
+function hostRow(host: string, dir: string, parallel: number): StatusReport['hosts'][number] {
+  return {
+    host,
+    dir,
+    reachable: true,
+    why: null,
+    submitted: true,
+    group_state: { exists: true, status: 'Running', parallel },
+    units: 0,
+    counts: { done: 0, running: 0, queued: 0, failed: 0, not_queued: 0 },
+    configs_per_s: null,
+    autoscale: null,
+    target: null,
+    now: null,
+  };
+}
+
 /** 200 units: 3 failed, 2 running, 120 done, 75 queued. */
 function bigReport(): StatusReport {
   const units: UnitStatus[] = [];
@@ -31,14 +50,12 @@ function bigReport(): StatusReport {
   }
   return {
     sweep: 'big',
-    host: 'bigblack',
-    dir: '/home/me/sweeps/big',
     group: 'sweep-big',
-    group_state: { exists: true, status: 'Running', parallel: 2 },
+    hosts: [hostRow('bigblack', '/home/me/sweeps/big', 2)],
     submitted: true,
     units,
     after: [],
-    totals: { units: 200, configs: 2000, ok: 1222, skipped: 0, error: 18, remaining: 778, units_complete: 120, running: 2, queued: 75, failed: 3, killed: 0, no_task: 0 },
+    totals: { units: 200, configs: 2000, ok: 1222, skipped: 0, error: 18, remaining: 778, units_complete: 120, running: 2, queued: 75, failed: 3, killed: 0, no_task: 0, unreachable: 0 },
     progress: 0.611,
     rate: 1.6,
     eta_s: 486,
@@ -107,5 +124,27 @@ describe('status layout', () => {
 
   it('summarises in one line for logs', () => {
     expect(summaryLine(bigReport())).toBe('big: 61.1% (1222/2000), 2 running, 75 waiting, 3 failed, 18 config error(s), ETA 8m06s');
+  });
+
+  it('two hosts: a row per host with its units, parallelism, autoscale decision and rate; a host that did not answer says why; a host column in the table', () => {
+    const r = bigReport();
+    r.units = r.units.map((u, i) => (i % 4 === 3 ? { ...u, host: 'littleblack', ...(i > 150 ? { reachable: false, task: null } : {}) } : u));
+    const little = { ...hostRow('littleblack', '/data/sweeps/big', 1), reachable: false, why: 'ssh could not connect (exit 255)' };
+    const big = { ...hostRow('bigblack', '/home/me/sweeps/big', 3), configs_per_s: 1.6 };
+    big.autoscale = {
+      min: 1,
+      max: 4,
+      controller: 'Running',
+      last: { at: 'x', group: 'sweep-big', old: 4, new: 3, action: 'down', reason: 'CPU 95% > 80%', cpu: 0.95, load1_per_core: 0.9, cpu_busy: 1, cores: 2, mem: 0.2, mem_host: 0.2, mem_clickhouse: null, available_bytes: 1, unit_peak_bytes: 1, queued: 3, running: 3 },
+    };
+    r.hosts = [big, little];
+    const text = formatStatus(r);
+    expect(text).toMatch(/^sweep big \| pueue group sweep-big on 2 hosts \(1 answering\)\n/);
+    expect(text).toMatch(/\nhost bigblack: 150 units: .* \| parallel 3 \(auto 1-4, controller Running; last: down 4->3 \(CPU 95% > 80%\)\) \| 1\.6 configs\/s \| \/home\/me\/sweeps\/big\n/);
+    expect(text).toMatch(/\nhost littleblack: 50 units: .*13 unknown \| UNREACHABLE: ssh could not connect \(exit 255\) \| \/data\/sweeps\/big\n/);
+    const header = text.split('\n').find((l) => l.startsWith('unit '));
+    expect(header).toMatch(/^unit\s+state\s+host\s+ok/);
+    expect(categoryOf({ ...unit(1, null), reachable: false })).toBe('unknown');
+    expect(categoryOf({ ...unit(1, null, 10), reachable: false })).toBe('done');
   });
 });
