@@ -51,8 +51,8 @@ export function registerStatus(program: Command, io: CliIo): void {
       if (flags.json) io.stdout(`${JSON.stringify(report)}\n`);
       else if (flags.quiet) io.stdout(`${summaryLine(report)}\n`);
       else io.stdout(formatStatus(report, layout));
-      // 0 only when every config is done; a sweep still running or with errors is 1.
-      if (!report.complete) process.exitCode = 1;
+      // 0 only when every config is done and every host answered; a sweep still running, with errors, or with a host down is 1.
+      if (!report.complete || report.hosts.some((h) => !h.reachable)) process.exitCode = 1;
     });
 }
 

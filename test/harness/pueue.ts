@@ -110,6 +110,10 @@ export interface PueueHandle {
    * crash or reboot. mode 'shutdown': a clean `pueue shutdown`.
    */
   restartDaemon(options?: { mode?: 'kill' | 'shutdown' }): Promise<void>;
+  /** Stop the daemon (as restartDaemon does) and leave it stopped: `pueue status` fails until startDaemon(). State is kept. */
+  stopDaemon(options?: { mode?: 'kill' | 'shutdown' }): Promise<void>;
+  /** Start the daemon again after stopDaemon(), on the same config and state. */
+  startDaemon(): Promise<void>;
   /** `pueue shutdown`, wait for the daemon to exit (SIGKILL fallback), kill stray tasks, remove dir. */
   stop(): Promise<void>;
 }
@@ -249,6 +253,17 @@ export async function startPueue(): Promise<PueueHandle> {
       // the new one cannot mistake a recycled pid for a live daemon.
       await rm(pidPath, { force: true });
       await rm(socketPath, { force: true });
+      await launch();
+    },
+    stopDaemon: async (options = {}) => {
+      if (stopped) throw new Error('stopDaemon after stop()');
+      await killDaemon(options.mode === 'shutdown');
+      await rm(pidPath, { force: true });
+      await rm(socketPath, { force: true });
+    },
+    startDaemon: async () => {
+      if (stopped) throw new Error('startDaemon after stop()');
+      if (daemon) throw new Error('pueue daemon is already running');
       await launch();
     },
     stop: async () => {

@@ -81,8 +81,9 @@ export function locateSshTools(): SshTools {
   return found as SshTools;
 }
 
-/** Start a private sshd on a free 127.0.0.1 port. */
-export async function startSshd(): Promise<SshdHandle> {
+/** Start a private sshd on a free 127.0.0.1 port; `alias` names it in its ssh config (two sshds, two hosts of one sweep). */
+export async function startSshd(opts: { alias?: string } = {}): Promise<SshdHandle> {
+  const alias = opts.alias ?? SSH_HOST_ALIAS;
   const tools = locateSshTools();
   const tmp = makeTempDir('ssh');
   const dir = tmp.path;
@@ -117,7 +118,7 @@ export async function startSshd(): Promise<SshdHandle> {
       const port = await freePort();
       await writeFile(sshdConfig, renderSshdConfig({ port, hostKey, authorizedKeys, pidFile: join(dir, 'sshd.pid'), user }));
       await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostPub}\n`);
-      await writeFile(sshConfigPath, renderSshConfig({ port, user, clientKey, knownHosts }));
+      await writeFile(sshConfigPath, renderSshConfig({ alias, port, user, clientKey, knownHosts }));
       const server = spawnSshd(tools.sshd, sshdConfig, logPath, env);
       try {
         await waitForBanner(port, server, logPath);
@@ -126,7 +127,7 @@ export async function startSshd(): Promise<SshdHandle> {
         await killAndWait(server.child);
         continue;
       }
-      return makeHandle({ tools, dir, port, user, sshConfigPath, logPath, env, server, remove: tmp.remove });
+      return makeHandle({ alias, tools, dir, port, user, sshConfigPath, logPath, env, server, remove: tmp.remove });
     }
     throw lastError;
   } catch (err) {
@@ -157,9 +158,9 @@ function renderSshdConfig(o: { port: number; hostKey: string; authorizedKeys: st
   ].join('\n');
 }
 
-function renderSshConfig(o: { port: number; user: string; clientKey: string; knownHosts: string }): string {
+function renderSshConfig(o: { alias: string; port: number; user: string; clientKey: string; knownHosts: string }): string {
   return [
-    `Host ${SSH_HOST_ALIAS}`,
+    `Host ${o.alias}`,
     '  HostName 127.0.0.1',
     `  Port ${o.port}`,
     `  User ${o.user}`,
@@ -237,6 +238,7 @@ function readBanner(port: number): Promise<string> {
 }
 
 function makeHandle(o: {
+  alias: string;
   tools: SshTools;
   dir: string;
   port: number;
@@ -250,7 +252,7 @@ function makeHandle(o: {
   const sshArgs = ['-F', o.sshConfigPath] as const;
   let stopped = false;
   return {
-    host: SSH_HOST_ALIAS,
+    host: o.alias,
     port: o.port,
     user: o.user,
     dir: o.dir,
@@ -258,7 +260,7 @@ function makeHandle(o: {
     sshArgs,
     rsyncRsh: `${o.tools.ssh} -F ${o.sshConfigPath}`,
     exec: (command, options = {}) =>
-      runFile(o.tools.ssh, [...sshArgs, SSH_HOST_ALIAS, '--', command], {
+      runFile(o.tools.ssh, [...sshArgs, o.alias, '--', command], {
         env: o.env,
         timeoutMs: options.timeoutMs ?? EXEC_TIMEOUT_MS,
         ...(options.input === undefined ? {} : { input: options.input }),
