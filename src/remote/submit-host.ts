@@ -8,8 +8,10 @@
  *              against its index
  *   plan       (pure) what to queue, skip, remove and chain there
  *   ship       sweep dir and private files, remove this sweep's finished tasks,
- *              one rsync of the host's units only, setup on the host's server,
- *              `pueue add` per unit, after steps, the autoscale controller
+ *              one rsync of the host's units only, setup on the host's server
+ *              (once per target: a host sharing its target with another gets
+ *              that one's setup record instead of running the SQL again)
+ *   queue      `pueue add` per unit, after steps, the autoscale controller
  *
  * Idempotent by construction: a unit is queued only when no task with its
  * label is queued/running/paused/stashed and its results file does not hold an
@@ -38,7 +40,7 @@ import {
 } from '../host/remote-side.js';
 import { afterLabel, autoscaleGroup, autoscaleLabel, currentTask, tasksByLabel, unitLabel } from '../pueue/labels.js';
 import { describeState, isActive, parseStatus, type StatusView, type TaskView } from '../pueue/status.js';
-import type { SetupOutcome } from '../setup/setup.js';
+import { targetKey, type SetupOutcome, type SetupRecord } from '../setup/setup.js';
 import type { Spec } from '../spec/schema.js';
 import { shJoin, shQuote } from '../transport/shell-quote.js';
 import { RemoteError, tail, type RemoteSession, type SyncSummary } from '../transport/transport.js';
@@ -273,20 +275,13 @@ export interface ShipOptions {
   plan: Plan;
   /** The host's units now, in manifest order (what its rsync carries). */
   units: readonly string[];
-  /** Every host's units go to every host only for a one-host sweep (then deletions of units that left the grid reach it too). */
+  /** Every unit goes to the host only for a one-host sweep (then deletions of units that left the grid reach it too). */
   allUnits: boolean;
-  parallel: ParallelPlan;
-  /** The group's parallelism now (null: no group yet). */
-  groupParallel: number | null;
-  withSystemd: boolean;
   password: string | undefined;
   fresh: boolean;
   forceSetupFlag: boolean;
+  /** Run the setup SQL on this host's server (once per target: other hosts of the target get its record). */
   runSetup: boolean;
-  workerFlags: readonly string[];
-  /** --units-at-once for the workers (max_threads auto), when the spec's remote.parallel does not say it. */
-  unitsAtOnce: number | null;
-  indexShas: ReadonlyMap<string, string>;
   log: (line: string) => void;
 }
 
@@ -296,11 +291,9 @@ export interface ShipResult {
   syncMs: number;
   setup: SetupOutcome | null;
   setupMs: number;
-  queued: QueueOutput;
-  queueMs: number;
 }
 
-/** prepare -> rsync -> setup -> queue on one host, in its session. */
+/** prepare -> rsync -> setup on one host, in its session (queueOnHost follows, once every host got this far). */
 export async function shipToHost(ctx: SweepContext, a: HostAudit, session: RemoteSession, o: ShipOptions): Promise<ShipResult> {
   const { h } = a;
   const host = h.host;
@@ -346,9 +339,35 @@ export async function shipToHost(ctx: SweepContext, a: HostAudit, session: Remot
     setup = await runSetupOnHost(session, host, { sweepDir: h.sweepDir, url: a.ch.url, force: o.forceSetupFlag });
     o.log(`${host}: setup: ${setup.statements} statement(s) in ${(setup.elapsed_ms / 1000).toFixed(1)} s`);
   }
-  const setupMs = performance.now() - st0;
+  return { prepared, sync, syncMs, setup, setupMs: performance.now() - st0 };
+}
 
-  // ---- queue
+export interface QueueOptions {
+  plan: Plan;
+  parallel: ParallelPlan;
+  /** The group's parallelism now (null: no group yet). */
+  groupParallel: number | null;
+  withSystemd: boolean;
+  fresh: boolean;
+  workerFlags: readonly string[];
+  /** --units-at-once for the workers (max_threads auto), when the spec's remote.parallel does not say it. */
+  unitsAtOnce: number | null;
+  indexShas: ReadonlyMap<string, string>;
+  /** The setup record of this host's target, when the setup ran (or had run) from another host of the same target. */
+  setupRecord: SetupRecord | null;
+  log: (line: string) => void;
+}
+
+/** The host's pueue tasks: group, `pueue add` per unit, after steps, the autoscale controller. */
+export async function queueOnHost(ctx: SweepContext, a: HostAudit, session: RemoteSession, o: QueueOptions): Promise<{ queued: QueueOutput; queueMs: number }> {
+  const { h } = a;
+  const host = h.host;
+  if (o.setupRecord) {
+    // Another host of this target ran the setup: its record, here too, so this host's workers run under the same generation.
+    const files = [{ path: `setup/${targetKey(o.setupRecord.target)}.json`, content: `${JSON.stringify(o.setupRecord)}\n` }];
+    const input: PrepareInput = { sweepDir: h.sweepDir, group: ctx.group, pueue: a.pueueRef, removeIds: [], files, writePassword: false, fresh: false };
+    parseNodeResult<PrepareOutput>(host, 'setup', await session.run(nodeStep('prepare', input), { step: 'setup', timeoutMs: 60_000 }));
+  }
   const q0 = performance.now();
   const p = o.parallel;
   const flags = [...o.workerFlags, ...(o.unitsAtOnce !== null ? ['--units-at-once', String(o.unitsAtOnce)] : [])];
@@ -403,7 +422,7 @@ export async function shipToHost(ctx: SweepContext, a: HostAudit, session: Remot
   o.log(`${host}: queueing ${queueInput.units.length} unit(s) in pueue group ${ctx.group} ...`);
   const queued = parseNodeResult<QueueOutput>(host, 'queue', await session.run(nodeStep('queue', queueInput), { step: 'queue', timeoutMs: 60_000 + queueInput.units.length * 5_000 }));
   if (queued.group.error) throw new RemoteError(host, 'queue', `could not create or size pueue group ${ctx.group}: ${queued.group.error}`);
-  return { prepared, sync, syncMs, setup, setupMs, queued, queueMs: performance.now() - q0 };
+  return { queued, queueMs: performance.now() - q0 };
 }
 
 /** Only generate's own output crosses: never results/ (the host's are the truth) nor .sweep/ (private files). */

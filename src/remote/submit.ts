@@ -19,9 +19,10 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
 import { WORKER_BUNDLE, workerBundlePath } from '../generate/worker-bundle.js';
-import { isComplete, type InspectOutput, type UnitProbe } from '../host/remote-side.js';
+import { isComplete, type InspectOutput, type QueueOutput, type UnitProbe } from '../host/remote-side.js';
 import { readNdjson } from '../results/ndjson.js';
 import { validateUnit } from '../results/validate.js';
+import type { SetupRecord } from '../setup/setup.js';
 import type { RemoteSettings } from '../spec/schema.js';
 import { RemoteError, type RemoteSession, type SyncSummary } from '../transport/transport.js';
 import { TOOL_VERSION } from '../version.js';
@@ -33,7 +34,7 @@ import { loadSweepContext, unitIndexSha, type HostContext, type SweepContext } f
 import { whyOf, withDeadline, type HostOutcome } from './fanout.js';
 import { parallelPlan, placementWeight } from './hosts.js';
 import { planPlacement, readPlacement, writePlacement, type PlacementFile, type PlacementMode, type PlacementPlan } from './placement.js';
-import { auditHost, planSubmission, setupDecision, shipToHost, stateFileWarning, type HostAudit, type Plan, type ShipResult } from './submit-host.js';
+import { auditHost, planSubmission, queueOnHost, setupDecision, shipToHost, stateFileWarning, type HostAudit, type Plan, type ShipResult } from './submit-host.js';
 
 export { afterCommand, PUSH_FILTERS, planSubmission, stateFileWarning, unitCommand, type UnitPlan } from './submit-host.js';
 
@@ -217,7 +218,7 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
     }
 
     // ---- plan, per reachable host
-    const plans = new Map<string, { audit: HostAudit; plan: Plan; setup: ReturnType<typeof setupDecision> }>();
+    const plans = new Map<string, HostEntry>();
     for (const a of reachable) {
       const mine = new Set(unitsOn.get(a.h.host) ?? []);
       const status = a.status;
@@ -240,64 +241,96 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
           `remote.memory_max ${ctx.remote.memory_max} is NOT enforced on ${a.h.host}: a trial 'systemd-run --user --scope' failed (${a.inspected.systemd?.message ?? 'unknown'}); units run without a memory cap`,
         );
       }
-      const setup = setupDecision(a.origin, a.inspected.setup);
-      // Setup rebuilds the data units read, --fresh moves their results: never under a queued or running unit.
-      const busy = [...new Set([...plan.active.map((x) => x.unit), ...a.inspected.liveUnits])].sort();
-      const why = setup.action === 'run' ? `setup must run (${setup.reason})` : opts.fresh ? '--fresh moves the results aside' : undefined;
-      if (why && busy.length > 0) {
-        const message = `${why}, but ${busy.length} unit(s) of this sweep are queued or running on ${a.h.host}: ${busy.slice(0, 5).join(', ')}${busy.length > 5 ? ', ...' : ''}; wait for them or 'sweep stop ${opts.specPath}' first`;
-        if (!dryRun) throw new UserError('SWEEP_ACTIVE', message);
-        warnings.push(`a real submission would refuse: ${message}`);
-      }
-      plans.set(a.h.host, { audit: a, plan, setup });
+      plans.set(a.h.host, { audit: a, plan, setup: { action: 'none', reason: '', runsSql: false, copyFrom: null } });
+    }
+    // Setup runs once per target: hosts aimed at one server (a cluster's load balancer) share it.
+    const roles = setupRoles([...plans.values()].map((e) => ({ host: e.audit.h.host, target: e.audit.origin.target, decision: setupDecision(e.audit.origin, e.audit.inspected.setup) })), opts.setup === true);
+    for (const e of plans.values()) e.setup = roles.get(e.audit.h.host) ?? e.setup;
+    // Setup rebuilds the data units read, --fresh moves their results: never under a queued or running unit of any host of that target.
+    for (const e of plans.values()) {
+      const sharing = [...plans.values()].filter((x) => x.audit.origin.target === e.audit.origin.target);
+      const sqlRuns = sharing.some((x) => x.setup.runsSql);
+      const why = sqlRuns && e.setup.runsSql ? `setup must run (${e.setup.reason})` : opts.fresh ? '--fresh moves the results aside' : undefined;
+      if (!why) continue;
+      const busyOn = (sqlRuns && e.setup.runsSql ? sharing : [e]).flatMap((x) => [...new Set([...x.plan.active.map((y) => y.unit), ...x.audit.inspected.liveUnits])].sort().map((u) => ({ host: x.audit.h.host, unit: u })));
+      if (busyOn.length === 0) continue;
+      const where = [...new Set(busyOn.map((x) => x.host))].join(', ');
+      const message = `${why}, but ${busyOn.length} unit(s) of this sweep are queued or running on ${where}: ${busyOn.slice(0, 5).map((x) => x.unit).join(', ')}${busyOn.length > 5 ? ', ...' : ''}; wait for them or 'sweep stop ${opts.specPath}' first`;
+      if (!dryRun) throw new UserError('SWEEP_ACTIVE', message);
+      warnings.push(`a real submission would refuse: ${message}`);
     }
 
     const report = baseReport(ctx, opts, dryRun, placed, plans, down, auditMs, warnings);
+    const running = [...plans.values()].filter((p) => p.setup.runsSql).map((p) => p.audit.h.host);
     log(
       `audit: ${report.plan.queue.length} unit(s) to queue, ${report.plan.active.length} already queued or running, ${report.plan.complete.length} complete` +
         (report.plan.remove > 0 ? `; ${report.plan.remove} finished task(s) of this sweep to remove` : '') +
-        ([...plans.values()].some((p) => p.setup.action === 'run') ? `; setup ${dryRun ? 'would run' : 'runs'} on ${[...plans.values()].filter((p) => p.setup.action === 'run').map((p) => p.audit.h.host).join(', ')}` : ''),
+        (running.length > 0 ? `; setup ${dryRun ? 'would run' : 'runs'} on ${running.join(', ')}` : ''),
     );
     if (dryRun) return finish(report, ctx, t0);
 
     // Record where every unit goes before anything is queued: a crash from here on still knows.
     report.placement.path = writePlacement(ctx.outDir, placementFile(ctx, placed, plans, previous));
 
-    // ---- ship, every reachable host at once
+    // ---- ship, every reachable host at once: prepare, rsync, setup (where it runs) ...
     const s0 = performance.now();
     const workerFlags = [...(rerun !== 'errors' ? ['--rerun', rerun] : []), ...(selection ? selection.flags.flatMap((f) => ['--only', f]) : [])];
+    const entries = [...plans.values()];
+    const session = (e: HostEntry): RemoteSession => sessions.get(e.audit.h.host) as RemoteSession;
     const shipped = await Promise.all(
-      [...plans.values()].map(({ audit, plan, setup }) =>
-        withDeadline(audit.h, sessions.get(audit.h.host) as RemoteSession, 6 * 60 * 60_000, 'submit', () => {
-          const p = parallelPlan(audit.h.parallel, audit.discovery.cores);
-          return shipToHost(ctx, audit, sessions.get(audit.h.host) as RemoteSession, {
-            plan,
-            units: unitsOn.get(audit.h.host) ?? [],
+      entries.map((e) =>
+        withDeadline(e.audit.h, session(e), 6 * 60 * 60_000, 'submit', () =>
+          shipToHost(ctx, e.audit, session(e), {
+            plan: e.plan,
+            units: unitsOn.get(e.audit.h.host) ?? [],
             allUnits: ctx.hosts.length === 1,
-            parallel: p,
-            groupParallel: audit.status?.groups[ctx.group]?.parallel ?? null,
-            withSystemd: ctx.remote.memory_max !== undefined && audit.inspected.systemd?.ok === true,
             password,
             fresh: opts.fresh === true,
             forceSetupFlag: opts.setup === true,
-            runSetup: setup.action === 'run',
-            workerFlags,
-            unitsAtOnce: p.auto || ctx.hosts.length > 1 || typeof ctx.remote.parallel !== 'number' ? p.max : null,
-            indexShas,
+            runSetup: e.setup.runsSql,
             log,
-          });
-        }),
+          }),
+        ),
       ),
     );
-    report.timings.ship_ms = Math.round(performance.now() - s0);
     const failures: Error[] = [];
+    const shipOk = new Map<string, ShipResult>();
     for (const out of shipped) {
-      if (!out.ok) {
-        failures.push(out.error);
-        continue;
-      }
-      applyShip(report, out.host.host, out.value);
+      if (out.ok) shipOk.set(out.host.host, out.value);
+      else failures.push(out.error);
     }
+    // ... then queue on each host that got this far (a host sharing a target whose setup failed elsewhere queues nothing).
+    const queuedOut = await Promise.all(
+      entries
+        .filter((e) => shipOk.has(e.audit.h.host))
+        .flatMap((e) => {
+          const record = setupRecordFor(e, plans, shipOk);
+          if (record === 'failed') return [];
+          const p = parallelPlan(e.audit.h.parallel, e.audit.discovery.cores);
+          return [
+            withDeadline(e.audit.h, session(e), 6 * 60 * 60_000, 'queue', () =>
+              queueOnHost(ctx, e.audit, session(e), {
+                plan: e.plan,
+                parallel: p,
+                groupParallel: e.audit.status?.groups[ctx.group]?.parallel ?? null,
+                withSystemd: ctx.remote.memory_max !== undefined && e.audit.inspected.systemd?.ok === true,
+                fresh: opts.fresh === true,
+                workerFlags,
+                unitsAtOnce: p.auto || ctx.hosts.length > 1 || typeof ctx.remote.parallel !== 'number' ? p.max : null,
+                indexShas,
+                setupRecord: record,
+                log,
+              }),
+            ),
+          ];
+        }),
+    );
+    for (const [host, r] of shipOk) applyShip(report, host, r);
+    for (const out of queuedOut) {
+      if (out.ok) applyQueue(report, out.host.host, out.value);
+      else failures.push(out.error);
+    }
+    report.timings.ship_ms = Math.round(performance.now() - s0);
     report.record = writeRecord(ctx, report, plans);
     if (failures.length > 0) {
       // What reached the other hosts stays queued (a resubmission completes the rest); the failure is the user's to fix.
@@ -314,6 +347,69 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
     await Promise.all([...sessions.values()].map((s) => s.close()));
     await lock?.release();
   }
+}
+
+/** A reachable host's audit, plan and part in its target's setup. */
+interface HostEntry {
+  audit: HostAudit;
+  plan: Plan;
+  setup: SetupRole;
+}
+
+/** What a host does about the setup: nothing, run the SQL on its server, or take the record of another host of its target. */
+export interface SetupRole {
+  action: 'none' | 'current' | 'run';
+  reason: string;
+  /** Runs the setup SQL on its server. */
+  runsSql: boolean;
+  /** The host of the same target whose setup record it takes (after that host's setup ran, when it runs now). */
+  copyFrom: string | null;
+}
+
+/**
+ * Pure: setup once per target. Hosts aimed at one server (the same target:
+ * a cluster's load balancer, a Distributed table's server) must not each run
+ * it (a DROP/CREATE would pull the table from under the other's units): the
+ * first host of the target that must run it runs it, the others take its
+ * record. A host that only lacks the record, while another host of its target
+ * has it current, takes that one; nothing runs.
+ */
+export function setupRoles(hosts: ReadonlyArray<{ host: string; target: string; decision: { action: 'none' | 'current' | 'run'; reason: string } }>, force: boolean): Map<string, SetupRole> {
+  const out = new Map<string, SetupRole>();
+  const targets = [...new Set(hosts.map((h) => h.target))];
+  for (const target of targets) {
+    const group = hosts.filter((h) => h.target === target);
+    const current = group.find((h) => h.decision.action === 'current');
+    const sqlRuns = group.some((h) => h.decision.action === 'run') && (force || !current);
+    const runner = sqlRuns ? group.find((h) => h.decision.action === 'run') : undefined;
+    for (const h of group) {
+      if (h.decision.action === 'none') out.set(h.host, { action: 'none', reason: h.decision.reason, runsSql: false, copyFrom: null });
+      else if (runner) {
+        out.set(h.host, h === runner ? { action: 'run', reason: h.decision.reason, runsSql: true, copyFrom: null } : { action: 'run', reason: `runs once for this target, on ${runner.host}`, runsSql: false, copyFrom: runner.host });
+      } else if (h.decision.action === 'run' && current) {
+        out.set(h.host, { action: 'current', reason: `ran on ${current.host}, the same target (${current.decision.reason})`, runsSql: false, copyFrom: current.host });
+      } else out.set(h.host, { action: h.decision.action, reason: h.decision.reason, runsSql: false, copyFrom: null });
+    }
+  }
+  return out;
+}
+
+/** The setup record a host takes from another host of its target (null: none to take; 'failed': that host's setup failed). */
+function setupRecordFor(e: HostEntry, plans: ReadonlyMap<string, HostEntry>, shipped: ReadonlyMap<string, ShipResult>): SetupRecord | null | 'failed' {
+  const from = e.setup.copyFrom;
+  if (from === null) return null;
+  const source = plans.get(from);
+  const sha = e.audit.origin.setupSha;
+  if (!source || sha === null) return null;
+  const target = e.audit.origin.target;
+  if (source.setup.runsSql) {
+    const ran = shipped.get(from)?.setup;
+    if (!ran?.generation) return 'failed';
+    return { v: 1, target, setup_sha256: sha, generation: ran.generation, ran_at: new Date().toISOString(), statements: ran.statements, elapsed_ms: ran.elapsed_ms, engine: `(ran from ${from})` };
+  }
+  const rec = source.audit.inspected.setup;
+  if (!rec) return null;
+  return { v: 1, target, setup_sha256: rec.setup_sha256, generation: rec.generation, ran_at: rec.ran_at, statements: 0, elapsed_ms: 0, engine: `(ran from ${from})` };
 }
 
 /**
@@ -401,7 +497,7 @@ function baseReport(
   opts: SubmitOptions,
   dryRun: boolean,
   placed: PlacementPlan,
-  plans: Map<string, { audit: HostAudit; plan: Plan; setup: ReturnType<typeof setupDecision> }>,
+  plans: Map<string, HostEntry>,
   down: Array<{ host: HostContext; why: string; audit: HostAudit | null }>,
   auditMs: number,
   warnings: string[],
@@ -426,7 +522,7 @@ function baseReport(
       units: counts[h.host] ?? 0,
       parallel: { auto: p.auto, min: p.min, max: p.max, start: p.start },
       preflight: a ? preflightOf(ctx, a, opts) : null,
-      setup: { ...(entry?.setup ?? { action: 'none', reason: d ? 'host unreachable' : 'no setup in the spec' }), statements: 0, elapsed_ms: null },
+      setup: { action: entry?.setup.action ?? 'none', reason: entry?.setup.reason ?? (d ? 'host unreachable' : 'no setup in the spec'), statements: 0, elapsed_ms: null },
       plan: plan ? planOf(h.host, plan) : emptyPlan(),
       moved_away: plan?.movedAway ?? { removed: [], running: [] },
       moved_aside: null,
@@ -510,13 +606,20 @@ function emptyPlan(): SubmitReport['plan'] {
 function applyShip(report: SubmitReport, host: string, r: ShipResult): void {
   const h = report.hosts.find((x) => x.host === host);
   if (!h) return;
-  const q = r.queued;
   if (r.prepared.removeError) report.warnings.push(`${host}: could not remove this sweep's finished tasks (${r.prepared.removeError}); continuing`);
   h.removed = r.prepared.removed;
   h.moved_aside = r.prepared.movedAside?.dir ?? null;
   h.sync = r.sync;
   report.warnings.push(...r.sync.warnings.map((w) => `${host}: ${w}`));
   if (r.setup) h.setup = { action: r.setup.action, reason: r.setup.reason, statements: r.setup.statements, elapsed_ms: r.setup.elapsed_ms };
+  h.timings = { ...h.timings, setup_ms: Math.round(r.setupMs), sync_ms: Math.round(r.syncMs) };
+  report.removed += r.prepared.removed;
+}
+
+function applyQueue(report: SubmitReport, host: string, r: { queued: QueueOutput; queueMs: number }): void {
+  const h = report.hosts.find((x) => x.host === host);
+  if (!h) return;
+  const q = r.queued;
   h.queued = q.added;
   h.failed = q.failed;
   h.complete_after_sync = q.complete;
@@ -524,12 +627,11 @@ function applyShip(report: SubmitReport, host: string, r: ShipResult): void {
   h.group_resumed = q.started;
   if (h.autoscale && q.controller) h.autoscale = 'id' in q.controller ? { state: 'queued', id: q.controller.id, message: null } : { state: 'failed', id: null, message: q.controller.message };
   if (h.autoscale?.state === 'failed') report.warnings.push(`${host}: the autoscale controller could not be queued (${h.autoscale.message ?? ''}); the group stays at ${h.parallel.start}`);
-  h.timings = { ...h.timings, setup_ms: Math.round(r.setupMs), sync_ms: Math.round(r.syncMs), queue_ms: Math.round(r.queueMs), add_ms: q.addMs.map(Math.round) };
+  h.timings = { ...h.timings, queue_ms: Math.round(r.queueMs), add_ms: q.addMs.map(Math.round) };
   report.queued.push(...q.added.map((x) => ({ host, ...x })));
   report.failed.push(...q.failed.map((x) => ({ host, ...x })));
   report.complete_after_sync.push(...q.complete);
   report.after.push(...q.after.map((x) => ({ host, ...x })));
-  report.removed += r.prepared.removed;
   report.group_resumed ||= q.started;
 }
 

@@ -231,6 +231,25 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('one sweep on two hosts, e
     await expectRecordsFromTheirHosts(env, s, targets);
   }, 300_000);
 
+  it("hosts aimed at one server (a cluster's load balancer): the setup runs once, from the first host; the other takes its record; collect is complete with one target and one generation", async () => {
+    const s = sweepOf(env, 'hl', {
+      sleep: 0,
+      hosts: [entryOf(env, env.a, 'hl', { parallel: 1 }), entryOf(env, env.b, 'hl', { parallel: 1, clickhouse_url: env.a.ch.url })],
+    });
+    expect((await s.run(['generate', 'sweep.yaml'])).code).toBe(0);
+    const { doc: sub } = await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], 0);
+    expect(sub.hosts[0]?.target).toBe(sub.hosts[1]?.target);
+    expect(sub.hosts[0]?.setup).toMatchObject({ action: 'run', statements: 4 });
+    expect(sub.hosts[1]?.setup).toMatchObject({ action: 'run', reason: `runs once for this target, on ${env.a.alias}`, statements: 0 });
+    await Promise.all([env.a.pueue.waitForGroupIdle(s.group, 60_000), env.b.pueue.waitForGroupIdle(s.group, 60_000)]);
+    const { doc: col } = await s.json<CollectReport>(['collect', 'sweep.yaml'], 0);
+    expect(col).toMatchObject({ complete: true, totals: { configs: 24, ok: 24 } });
+    expect(col.origins).toHaveLength(1);
+    const again = (await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], 0)).doc;
+    expect(again.hosts.map((h) => h.setup.action)).toEqual(['current', 'current']);
+    await expectRecordsFromTheirHosts(env, s, { [sub.hosts[0]?.target ?? '']: env.a.ch.url });
+  }, 180_000);
+
   it('hostile host names are refused before anything runs (exit 2 naming the entry); hostile dirs run correctly and execute nothing', async () => {
     const canary = join(env.root.path, 'canary');
     for (const host of [`-oProxyCommand=touch ${canary}`, `a;touch ${canary}`, `$(touch ${canary})`]) {

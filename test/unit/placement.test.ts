@@ -77,3 +77,29 @@ describe('placement', () => {
     expect(knownPlacement(['u1', 'u2'], hosts(), file({ u1: ['b'] })).get('u1')).toEqual(['b']);
   });
 });
+
+describe('setup once per target', () => {
+  it('hosts of one target: the first that must run it runs it, the others take its record; a host only missing the record takes a current one', async () => {
+    const { setupRoles } = await import('../../src/remote/submit.js');
+    const run = { action: 'run' as const, reason: 'never ran on this target' };
+    const current = { action: 'current' as const, reason: 'ran 2026-01-01' };
+    const roles = setupRoles(
+      [
+        { host: 'a', target: 'T', decision: run },
+        { host: 'b', target: 'T', decision: run },
+        { host: 'c', target: 'U', decision: run },
+        { host: 'd', target: 'V', decision: current },
+        { host: 'e', target: 'V', decision: run },
+      ],
+      false,
+    );
+    expect(roles.get('a')).toMatchObject({ action: 'run', runsSql: true, copyFrom: null });
+    expect(roles.get('b')).toMatchObject({ action: 'run', runsSql: false, copyFrom: 'a', reason: 'runs once for this target, on a' });
+    expect(roles.get('c')).toMatchObject({ runsSql: true });
+    expect(roles.get('d')).toMatchObject({ action: 'current', runsSql: false, copyFrom: null });
+    expect(roles.get('e')).toMatchObject({ action: 'current', runsSql: false, copyFrom: 'd' });
+    // --setup: it runs again, once per target.
+    const forced = setupRoles([{ host: 'd', target: 'V', decision: { action: 'run', reason: '--setup' } }, { host: 'e', target: 'V', decision: { action: 'run', reason: '--setup' } }], true);
+    expect([forced.get('d')?.runsSql, forced.get('e')?.copyFrom]).toEqual([true, 'd']);
+  });
+});
