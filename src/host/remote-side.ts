@@ -603,6 +603,8 @@ export async function queue(input: QueueInput, ctx: RemoteContext): Promise<Queu
       const r = await run(input.pueue.bin, pueueArgs(input.pueue, ['add', '-g', a.group, '-l', a.label, '-w', input.sweepDir, '-p', '--', a.command]), { env });
       const id = Number(r.stdout.trim());
       out.controller = r.code === 0 && Number.isInteger(id) ? { id } : { message: failure(r) };
+      // A daemon restart pauses a group that still holds queued tasks: the controller must not wait behind that.
+      if (r.code === 0) await pueue(input.pueue, ['start', '-g', a.group]);
     }
   }
   return out;

@@ -388,7 +388,8 @@ function notesFor(r: StatusReport): string[] {
       continue;
     }
     if (!h.submitted) {
-      notes.push(`${on(h)}not submitted: ${h.dir} does not exist on ${h.host}; run 'sweep submit-all' first`);
+      // A host no unit is placed on (more hosts than units) is never given a sweep dir.
+      if (h.units > 0 || !several) notes.push(`${on(h)}not submitted: ${h.dir} does not exist on ${h.host}; run 'sweep submit-all' first`);
       continue;
     }
     if (h.group_state.status === 'Paused') {

@@ -219,6 +219,7 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
 
     // ---- plan, per reachable host
     const plans = new Map<string, HostEntry>();
+    const idleHosts: string[] = [];
     for (const a of reachable) {
       const mine = new Set(unitsOn.get(a.h.host) ?? []);
       const status = a.status;
@@ -241,8 +242,15 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
           `remote.memory_max ${ctx.remote.memory_max} is NOT enforced on ${a.h.host}: a trial 'systemd-run --user --scope' failed (${a.inspected.systemd?.message ?? 'unknown'}); units run without a memory cap`,
         );
       }
+      // A host with nothing of this sweep to do (more hosts than units) is left alone: no sweep dir, no setup on its server.
+      const nothing = mine.size === 0 && plan.removeIds.length === 0 && plan.controller.active === null && !plan.resumeGroup && plan.active.length === 0;
+      if (nothing && ctx.hosts.length > 1) {
+        idleHosts.push(a.h.host);
+        continue;
+      }
       plans.set(a.h.host, { audit: a, plan, setup: { action: 'none', reason: '', runsSql: false, copyFrom: null } });
     }
+    if (idleHosts.length > 0) log(`no unit is placed on ${idleHosts.join(', ')}: left alone`);
     // Setup runs once per target: hosts aimed at one server (a cluster's load balancer) share it.
     const roles = setupRoles([...plans.values()].map((e) => ({ host: e.audit.h.host, target: e.audit.origin.target, decision: setupDecision(e.audit.origin, e.audit.inspected.setup) })), opts.setup === true);
     for (const e of plans.values()) e.setup = roles.get(e.audit.h.host) ?? e.setup;
@@ -260,7 +268,7 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
       warnings.push(`a real submission would refuse: ${message}`);
     }
 
-    const report = baseReport(ctx, opts, dryRun, placed, plans, down, auditMs, warnings);
+    const report = baseReport(ctx, opts, dryRun, placed, plans, down, auditMs, warnings, reachable);
     const running = [...plans.values()].filter((p) => p.setup.runsSql).map((p) => p.audit.h.host);
     log(
       `audit: ${report.plan.queue.length} unit(s) to queue, ${report.plan.active.length} already queued or running, ${report.plan.complete.length} complete` +
@@ -501,6 +509,7 @@ function baseReport(
   down: Array<{ host: HostContext; why: string; audit: HostAudit | null }>,
   auditMs: number,
   warnings: string[],
+  reachable: readonly HostAudit[],
 ): SubmitReport {
   const counts: Record<string, number> = Object.fromEntries(ctx.hosts.map((h) => [h.host, 0]));
   for (const hs of placed.units.values()) {
@@ -510,19 +519,19 @@ function baseReport(
   const hosts: HostSubmitReport[] = ctx.hosts.map((h) => {
     const entry = plans.get(h.host);
     const d = down.find((x) => x.host.host === h.host);
-    const a = entry?.audit ?? d?.audit ?? null;
+    const a = entry?.audit ?? d?.audit ?? reachable.find((x) => x.h.host === h.host) ?? null;
     const p = parallelPlan(h.parallel, a?.discovery.cores);
     const plan = entry?.plan;
     return {
       host: h.host,
       dir: h.sweepDir,
-      reachable: entry !== undefined,
+      reachable: d === undefined,
       why: d?.why ?? null,
       target: a?.origin.target ?? null,
       units: counts[h.host] ?? 0,
       parallel: { auto: p.auto, min: p.min, max: p.max, start: p.start },
       preflight: a ? preflightOf(ctx, a, opts) : null,
-      setup: { action: entry?.setup.action ?? 'none', reason: entry?.setup.reason ?? (d ? 'host unreachable' : 'no setup in the spec'), statements: 0, elapsed_ms: null },
+      setup: { action: entry?.setup.action ?? 'none', reason: entry?.setup.reason ?? (d ? 'host unreachable' : a ? 'no unit placed on this host' : 'no setup in the spec'), statements: 0, elapsed_ms: null },
       plan: plan ? planOf(h.host, plan) : emptyPlan(),
       moved_away: plan?.movedAway ?? { removed: [], running: [] },
       moved_aside: null,

@@ -9,6 +9,8 @@
  *    nobody answers would only hang until the deadline. Use keys or an agent.
  *  - ServerAliveInterval: submit-all keeps its session open while rsync runs;
  *    keepalives stop a NAT or firewall from dropping it as idle.
+ *  - ConnectTimeout=30: a host that does not answer fails in 30 s, not the
+ *    system's TCP timeout (minutes); every host of a sweep has its deadline.
  *  - -T: no terminal; the remote gets a clean byte stream.
  *
  * The remote command is the constant string `bash --noprofile --norc -s`
@@ -66,6 +68,9 @@ export class SshTransport implements Transport {
       'ServerAliveInterval=15',
       '-o',
       'ServerAliveCountMax=4',
+      // A host that does not answer must not hold a command for the system's TCP timeout (minutes).
+      '-o',
+      'ConnectTimeout=30',
     ];
   }
 

@@ -250,6 +250,21 @@ describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('one sweep on two hosts, e
     await expectRecordsFromTheirHosts(env, s, { [sub.hosts[0]?.target ?? '']: env.a.ch.url });
   }, 180_000);
 
+  it('more hosts than units: a host with no unit is left alone (no sweep dir, no setup on its server); status and collect are complete', async () => {
+    const s = sweepOf(env, 'h1', { sleep: 0, units: 1, configs: 2 });
+    expect((await s.run(['generate', 'sweep.yaml'])).code).toBe(0);
+    const { doc: sub } = await s.json<SubmitReport>(['submit-all', 'sweep.yaml'], 0);
+    expect(sub.hosts.map((h) => [h.host, h.units, h.reachable, h.setup.action])).toEqual([
+      [env.a.alias, 1, true, 'run'],
+      [env.b.alias, 0, true, 'none'],
+    ]);
+    expect(existsSync(s.sweepDirs[env.b.alias] ?? '/')).toBe(false);
+    await env.a.pueue.waitForGroupIdle(s.group, 60_000);
+    const st = await s.json<StatusReport>(['status', 'sweep.yaml'], 0);
+    expect(st.doc.notes.filter((n) => /not submitted/.test(n))).toEqual([]);
+    expect((await s.json<CollectReport>(['collect', 'sweep.yaml'], 0)).doc.totals).toMatchObject({ configs: 2, ok: 2 });
+  }, 120_000);
+
   it('hostile host names are refused before anything runs (exit 2 naming the entry); hostile dirs run correctly and execute nothing', async () => {
     const canary = join(env.root.path, 'canary');
     for (const host of [`-oProxyCommand=touch ${canary}`, `a;touch ${canary}`, `$(touch ${canary})`]) {
