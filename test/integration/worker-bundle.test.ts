@@ -33,6 +33,6 @@ describe('the worker bundle', () => {
       stderr = String((err as { stderr: string }).stderr);
     }
     expect(code).toBe(2);
-    expect(stderr).toMatch(/expected run-unit or setup-target \(this is the worker bundle; the whole CLI is 'sweep'\), found "generate"/);
+    expect(stderr).toMatch(/expected run-unit, setup-target or autoscale \(this is the worker bundle; the whole CLI is 'sweep'\), found "generate"/);
   });
 });
