@@ -15,6 +15,8 @@ interface RunFlags {
   rerun?: string;
   only: string[];
   setup?: boolean;
+  limit?: string;
+  refreshValues?: boolean;
   json?: boolean;
 }
 
@@ -32,8 +34,11 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped, all')
     .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
     .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
+    .option('--limit <n>', 'a smoke run: only n configs, spread over the units (marked in the manifest)')
+    .option('--refresh-values', 'read {file}, {csv} and {sql} param values again instead of the frozen ones')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
+      const limit = flags.limit === undefined ? undefined : positiveIntFlag('--limit', flags.limit);
       const concurrency = flags.concurrency === undefined ? undefined : positiveIntFlag('--concurrency', flags.concurrency);
       const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const stop = new AbortController();
@@ -60,6 +65,8 @@ export function registerRun(program: Command, io: CliIo): void {
           rerun: rerunFlag(flags.rerun),
           only: flags.only,
           setup: flags.setup === true,
+          ...(limit !== undefined ? { limit } : {}),
+          refreshValues: flags.refreshValues === true,
           write: io.stderr,
           isTTY: process.stderr.isTTY === true,
           stop: stop.signal,

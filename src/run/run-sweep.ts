@@ -51,6 +51,10 @@ export interface RunSweepOptions {
   only?: readonly string[];
   /** --setup: run the setup again even though it is current. */
   setup?: boolean;
+  /** --limit N: a smoke run of N configs spread over the units (generate's --limit). */
+  limit?: number;
+  /** --refresh-values: read {file}/{csv}/{sql} param values again instead of the frozen ones. */
+  refreshValues?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Human output (progress, notes); the summary is the caller's to print. */
   write?: (text: string) => void;
@@ -166,7 +170,14 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   const env = opts.env ?? process.env;
   const write = opts.write ?? ((t: string) => process.stderr.write(t));
   // Validate everything (spec, template, values, flags, engine URL) before writing anything.
-  const prepared = await prepareSweep(opts.specPath, cwd);
+  // Frozen param values live in the sweep dir, and {sql} values are read from the target this run uses.
+  const prepared = await prepareSweep(opts.specPath, cwd, {
+    outDir: opts.outDir,
+    env,
+    clickhouseUrl: opts.clickhouseUrl,
+    limit: opts.limit,
+    refreshValues: opts.refreshValues,
+  });
   const spec = prepared.loaded.spec;
   const concurrency = opts.concurrency ?? spec.worker.concurrency;
   const jobs = opts.jobs ?? 1;
@@ -183,6 +194,7 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   const lock = await acquireSweepLock(outDir, `sweep run ${opts.specPath}`);
   try {
     const gen = await generate({ specPath: opts.specPath, cwd, outDir, prepared, lockHeld: true });
+    for (const note of gen.notes) write(`${note}\n`);
     for (const w of gen.warnings) write(`warning: ${w}\n`);
     const logPath = join(outDir, 'run.log');
     const log = (line: string) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`);
