@@ -113,7 +113,6 @@ export interface PrepareOptions {
   clickhouseUrl?: string | undefined;
   refreshValues?: boolean | undefined;
   limit?: number | undefined;
-  dryRun?: boolean | undefined;
 }
 
 /** ClickHouse's default max_query_size (bytes of query text it parses), 256 KiB on 18.16 and current releases. */
@@ -174,7 +173,6 @@ export async function prepareSweep(specPath: string, cwd: string, opts: PrepareO
     env: opts.env ?? process.env,
     clickhouseUrl: opts.clickhouseUrl,
     refreshValues: opts.refreshValues === true,
-    dryRun: opts.dryRun === true,
   });
   const grid = expandGrid(spec, specPath, { resolved: resolved.params, where: resolved.where, locate: loaded.locate, limit: opts.limit });
   const renderer = new TemplateRenderer(tpl, templateLabel);
@@ -269,7 +267,6 @@ export async function generate(opts: GenerateOptions): Promise<GenerateSummary> 
       env: opts.env,
       refreshValues: opts.refreshValues,
       limit: opts.limit,
-      dryRun: opts.dryRun,
     }));
   const { loaded } = prepared;
   const out = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(loaded.spec, cwd);

@@ -28,8 +28,6 @@ export interface ExternalContext {
   env: NodeJS.ProcessEnv;
   /** sweep run's --clickhouse-url. */
   clickhouseUrl?: string | undefined;
-  /** Write nothing: an embedded engine without a data dir yet runs on a temporary one (it has no tables either way). */
-  dryRun?: boolean;
 }
 
 export interface ExternalValuesRead {
@@ -50,12 +48,15 @@ export class SourceEngine {
       const c = this.ctx;
       const choice = chooseEngine({ spec: c.spec, sweepDir: c.outDir, flagUrl: c.clickhouseUrl, env: c.env, concurrency: 1 });
       let options = choice.options;
-      if (options.kind === 'embedded' && c.dryRun && !existsSync(options.path)) {
+      let display = choice.kind === 'embedded' ? `the embedded engine (${options.kind === 'embedded' ? options.path : ''})` : `${choice.display} (${choice.from})`;
+      // No data dir yet means no tables yet: a temporary one answers the same, and reading values writes nothing into the sweep dir.
+      if (options.kind === 'embedded' && !existsSync(options.path)) {
         this.tempDir = mkdtempSync(join(tmpdir(), 'sweep-values-'));
         options = { ...options, path: join(this.tempDir, '.chdb') };
+        display = `the embedded engine (${choice.options.kind === 'embedded' ? choice.options.path : ''}, not created yet: no tables)`;
       }
       this.engine = createEngine(options);
-      this.display = choice.kind === 'embedded' ? `the embedded engine (${choice.display.replace(/ \(embedded\)$/, '')})` : `${choice.display} (${choice.from})`;
+      this.display = display;
     }
     return { engine: this.engine, display: this.display };
   }

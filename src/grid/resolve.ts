@@ -53,7 +53,6 @@ export interface ResolveOptions {
   clickhouseUrl?: string | undefined;
   /** Read outside values again even when frozen ones exist. */
   refreshValues?: boolean;
-  dryRun?: boolean;
 }
 
 type Locate = (path: ReadonlyArray<string | number>) => string;
@@ -109,7 +108,7 @@ export async function resolveParams(loaded: LoadedSpec, opts: ResolveOptions): P
   }
   const before = readFrozen(opts.outDir);
   const previous = opts.refreshValues ? undefined : before;
-  const ctx: ExternalContext = { spec, specDir: loaded.dir, outDir: opts.outDir, env: opts.env ?? process.env, clickhouseUrl: opts.clickhouseUrl, dryRun: opts.dryRun === true };
+  const ctx: ExternalContext = { spec, specDir: loaded.dir, outDir: opts.outDir, env: opts.env ?? process.env, clickhouseUrl: opts.clickhouseUrl };
   const engines = new SourceEngine(ctx);
   const params: ResolvedParam[] = [];
   const frozen: Record<string, FrozenParam> = {};
