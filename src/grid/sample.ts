@@ -15,12 +15,30 @@
 
 /** cyrb53 of a string's UTF-16 code units (ids are ASCII), seeded; an integer below 2^53. */
 export function rankOf(id: string, seed: number): number {
+  return rankOfParts([id], '', seed);
+}
+
+/**
+ * rankOf(parts.join(separator)) without building the string: the grid ranks
+ * every combination that survives `where`, most of which sample then drops.
+ */
+export function rankOfParts(parts: readonly string[], separator: string, seed: number): number {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
-  for (let i = 0; i < id.length; i++) {
-    const ch = id.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+  for (let k = 0; k < parts.length; k++) {
+    if (k > 0) {
+      for (let i = 0; i < separator.length; i++) {
+        const ch = separator.charCodeAt(i);
+        h1 = Math.imul(h1 ^ ch, 2654435761);
+        h2 = Math.imul(h2 ^ ch, 1597334677);
+      }
+    }
+    const part = parts[k] as string;
+    for (let i = 0; i < part.length; i++) {
+      const ch = part.charCodeAt(i);
+      h1 = Math.imul(h1 ^ ch, 2654435761);
+      h2 = Math.imul(h2 ^ ch, 1597334677);
+    }
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
