@@ -60,7 +60,8 @@ async function collectLocked(ctx: SweepContext, opts: CollectOptions, log: (line
       sync = await transport.pull(posix.join(ctx.sweepDir, 'results'), localResults, {
         step: 'collect',
         timeoutMs: 60 * 60_000,
-        filters: ['--include=*.ndjson', '--exclude=*'],
+        // results/shapes/<unit>.ndjson carry the column types (record v2); .previous/ and .superseded/ stay on the host.
+        filters: ['--include=/shapes/', '--include=*.ndjson', '--exclude=*'],
       });
     } catch (err) {
       if (err instanceof RemoteError && /No such file or directory/.test(err.message)) {

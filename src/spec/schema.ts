@@ -45,6 +45,17 @@ const afterSchema = z.strictObject({
   sql: z.string().min(1),
 });
 
+/** What `sweep report` plots by default (flags override): see src/report/. */
+const reportSchema = z.strictObject({
+  /** A numeric result column; default: the first numeric one. */
+  metric: z.string().min(1).optional(),
+  higher_is_better: z.boolean().default(true),
+  /** How configs (and a config's rows) are combined into one heatmap cell or marginal point. */
+  aggregate: z.enum(['mean', 'median', 'max', 'min']).default('mean'),
+  /** Rows to keep, e.g. `horizon = 20` or `horizon = 20 and signals >= 30` (src/report/filter.ts). */
+  filter: z.string().min(1).optional(),
+});
+
 export const specSchema = z.strictObject({
   name: z.string().regex(SWEEP_NAME, 'a name matching [a-z0-9][a-z0-9_-]{0,63}'),
   template: z.string().min(1),
@@ -56,12 +67,14 @@ export const specSchema = z.strictObject({
   worker: workerSchema.default(WORKER_DEFAULTS),
   remote: remoteSchema.optional(),
   after: z.array(afterSchema).default([]),
+  report: reportSchema.optional(),
 });
 
 export type Spec = z.output<typeof specSchema>;
 export type ClickHouseSettings = Spec['clickhouse'];
 export type WorkerSettings = Spec['worker'];
 export type RemoteSettings = NonNullable<Spec['remote']>;
+export type ReportSettings = NonNullable<Spec['report']>;
 
 /** Keys a strict object accepts, for "unknown key" messages. */
 export function allowedKeys(path: ReadonlyArray<PropertyKey>): string[] | undefined {
