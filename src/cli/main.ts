@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_OK, EXIT_USAGE, EXIT_WORK_FAILED, UserError, WorkFailed } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerCollect } from './collect.js';
+import { registerExport } from './export.js';
 import { registerGenerate } from './generate.js';
 import { defaultIo, type CliIo } from './io.js';
 import { registerRun } from './run.js';
@@ -33,6 +34,7 @@ export function buildProgram(io: CliIo): Command {
   registerStop(program, io);
   registerLogs(program, io);
   registerSetupTarget(program, io);
+  registerExport(program, io);
   return program;
 }
 
