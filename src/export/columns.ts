@@ -14,7 +14,7 @@
  * has no value, String when no ClickHouse type holds every value exactly
  * (never a Float64 that would round a 64-bit integer).
  */
-import { parseChType } from '../engine/clickhouse-types.js';
+import { parseChType, type ChType } from '../engine/clickhouse-types.js';
 import { exactInteger } from '../generate/literal.js';
 import type { ParamValue } from '../results/record.js';
 import type { ParamInfo } from './sweep-results.js';
@@ -128,8 +128,9 @@ export class ResultColumns {
     for (const c of columns) {
       const t = this.track(c.name);
       const { base, nullable } = unwrap(c.type);
-      t.types.add(base);
-      if (nullable) t.nullable = true;
+      // NULL (a column of type Nothing) says nothing of the type, only that it is Nullable.
+      if (base !== 'Nothing') t.types.add(base);
+      if (nullable || base === 'Nothing') t.nullable = true;
     }
     // A column of earlier shapes that this one lacks.
     for (const t of this.tracks.values()) if (!names.has(t.name)) t.absent = true;
@@ -193,13 +194,15 @@ function unify(t: ColumnTrack, notes: string[]): string {
   let base: string;
   if (t.types.size === 1 && t.inferred.size === 0) {
     base = [...t.types][0] as string;
+  } else if (t.types.size === 0 && t.inferred.size === 0) {
+    base = 'String'; // only ever NULL
   } else if (t.types.size === 0) {
     base = inferredType(t.inferred);
     notes.push(`${t.name}: no recorded type (records of format v1): ${base} from its values`);
   } else {
-    base = commonType([...t.types]);
-    if (t.inferred.size > 0 && base !== 'String') base = 'String';
-    notes.push(`${t.name}: the configs returned it as ${[...t.types].join(', ')}${t.inferred.size > 0 ? ' (and untyped v1 values)' : ''}: exported as ${base}`);
+    base = t.inferred.size > 0 ? 'String' : commonType([...t.types]);
+    // Widening is routine (literals are typed by their value); only a fall back to String is worth a note.
+    if (base === 'String') notes.push(`${t.name}: the configs returned it as ${[...t.types].join(', ')}${t.inferred.size > 0 ? ' (and untyped v1 values)' : ''}: exported as String`);
   }
   const canBeNull = !/^(Array|Tuple|Map|Nested)\(/.test(base);
   return (t.nullable || t.absent) && canBeNull ? `Nullable(${base})` : base;
@@ -217,17 +220,37 @@ function inferredType(kinds: Set<Kind>): string {
 }
 
 /**
- * One type that holds every value of the given types exactly: the widest
- * signed or unsigned integer up to 32 bits, Float64 for such integers mixed
- * with floats; anything else (64-bit integers with floats, decimals of several
- * scales, strings with numbers) is String, which holds every value as written.
+ * One type that holds every value of the given types exactly. Types differ
+ * between configs more often than one would think: a placeholder's literal
+ * gets the smallest type that holds it (`1` is UInt8, 18446744073709551615
+ * UInt64), and so does arithmetic on it. So: integers widen to the integer
+ * type holding them all (signed when any is), decimals to the scale and integer
+ * digits of the widest, floats with small integers to Float64; anything else
+ * (a 64-bit integer with a float, text with numbers) is String, which holds
+ * every value as written.
  */
-function commonType(types: string[]): string {
+export function commonType(types: string[]): string {
   const parsed = types.map(parseChType);
-  if (parsed.every((p) => p.kind === 'int' && p.bits <= 32)) {
-    const signed = parsed.some((p) => p.kind === 'int' && p.signed);
-    const bits = Math.max(...parsed.map((p) => (p.kind === 'int' ? p.bits + (signed && !p.signed ? p.bits : 0) : 0)));
-    if (bits <= 64) return `${signed ? 'Int' : 'UInt'}${[8, 16, 32, 64].find((b) => b >= bits) ?? 64}`;
+  if (parsed.every((p) => p.kind === 'int')) {
+    const ints = parsed as Array<Extract<ChType, { kind: 'int' }>>;
+    const signed = ints.some((p) => p.signed);
+    // An unsigned type fits a signed one of twice its width.
+    const bits = Math.max(...ints.map((p) => (signed && !p.signed ? p.bits * 2 : p.bits)));
+    const width = [8, 16, 32, 64, 128, 256].find((b) => b >= bits);
+    return width ? `${signed ? 'Int' : 'UInt'}${width}` : 'String';
+  }
+  if (parsed.every((p) => p.kind === 'decimal' || (p.kind === 'int' && p.bits <= 64))) {
+    let scale = 0;
+    let digits = 0;
+    for (const p of parsed) {
+      if (p.kind === 'decimal') {
+        scale = Math.max(scale, p.scale);
+        digits = Math.max(digits, p.precision - p.scale);
+      } else if (p.kind === 'int') {
+        digits = Math.max(digits, p.bits === 64 ? 20 : p.bits === 32 ? 10 : p.bits === 16 ? 5 : 3);
+      }
+    }
+    return digits + scale <= 76 ? `Decimal(${digits + scale}, ${scale})` : 'String';
   }
   if (parsed.every((p) => p.kind === 'float' || (p.kind === 'int' && p.bits <= 32))) return 'Float64';
   return 'String';

@@ -19,17 +19,16 @@
  * chDB converts with one thread and no parallel parsing or formatting.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { chooseEngine } from '../engine/choice.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { UserError } from '../errors.js';
-import { NdjsonFileWriter } from '../results/merge.js';
 import type { AnyRecord, ParamValue } from '../results/record.js';
 import { CONTEXT_COLUMNS, paramValueMaps, RECORD_COLUMNS, ResultColumns, type ExportColumn } from './columns.js';
 import { exportToTable, parseTableName, type TableExport } from './clickhouse-table.js';
 import { identifier, literal, structureOf } from './sql-text.js';
-import { forEachUnitResults, openSweep, partialNote, type SweepInfo } from './sweep-results.js';
+import { forEachRecord, openSweep, partialNote, readMergedShapes, type ReadSummary, type SweepInfo } from './sweep-results.js';
 
 export type ExportFormat = 'csv' | 'tsv' | 'parquet' | 'ndjson';
 export type ExportWhat = 'rows' | 'records';
@@ -94,7 +93,7 @@ export async function exportSweep(opts: ExportOptions): Promise<ExportSummary> {
   let chdb: Engine | undefined;
   try {
     const staged = await stage(sweep, what, join(work, 'staged.ndjson'));
-    log(`staged ${staged.lines} ${what === 'rows' ? 'result rows' : 'records'} from ${staged.read.totals.ok + staged.read.totals.skipped + staged.read.totals.error} records`);
+    log(`staged ${staged.lines} ${what === 'rows' ? 'result rows' : 'records'} from ${staged.read.totals.ok + staged.read.totals.skipped + staged.read.totals.error} records of ${sweep.results}`);
     chdb = createEngine({ kind: 'embedded', path: join(work, 'chdb') });
     const source = `file(${literal(join(work, 'staged.ndjson'))}, 'JSONEachRow', ${literal(structureOf(staged.columns))})`;
     const notes = [...sweep.notes, ...staged.notes];
@@ -187,7 +186,7 @@ async function connectServer(sweep: SweepInfo, opts: ExportOptions, env: NodeJS.
 interface Staged {
   columns: ExportColumn[];
   lines: number;
-  read: Awaited<ReturnType<typeof forEachUnitResults>>;
+  read: ReadSummary;
   notes: string[];
 }
 
@@ -195,24 +194,24 @@ const RESERVED = new Set(CONTEXT_COLUMNS.map((c) => c.name));
 
 /** Write the export's lines as NDJSON (values exactly as recorded) and name their columns. */
 async function stage(sweep: SweepInfo, what: ExportWhat, path: string): Promise<Staged> {
-  const writer = new NdjsonFileWriter(path);
+  const sink = new LineSink(path);
   const canonical = paramValueMaps(sweep.params);
   const paramNames = sweep.params.map((p) => p.name);
+  const shapes = readMergedShapes(sweep);
   const results = new ResultColumns();
   /** Result columns named like a context column or a param, written as row_<name> where they differ. */
   const renamed = new Set<string>();
   const notes: string[] = [];
   let lostShapes = 0;
-  let lines = 0;
-  const read = await forEachUnitResults(sweep, async ({ validation, shapes }) => {
-    for (const r of validation.kept) {
+  let read: ReadSummary;
+  try {
+    read = await forEachRecord(sweep, (r) => {
       const context = contextOf(sweep.name, r, paramNames, canonical);
       if (what === 'records') {
-        await writer.write({ ...context, ...recordFields(r) });
-        lines++;
-        continue;
+        sink.write({ ...context, ...recordFields(r) });
+        return;
       }
-      if (r.status !== 'ok' || r.rows.length === 0) continue;
+      if (r.status !== 'ok' || r.rows.length === 0) return;
       const shape = r.v === 2 && r.shape !== null ? shapes.get(r.shape) : undefined;
       if (shape) results.addShape(shape.shape, shape.columns);
       else {
@@ -230,13 +229,14 @@ async function stage(sweep: SweepInfo, what: ExportWhat, path: string): Promise<
             line[col] = value;
           }
         }
-        await writer.write(line);
-        lines++;
+        sink.write(line);
       }
-    }
-  });
-  await writer.commit();
-  if (lostShapes > 0) notes.push(`${lostShapes} record(s) name a shape missing from results/shapes/: their column types were inferred from the values`);
+    });
+  } finally {
+    sink.close();
+  }
+  const lines = sink.lines;
+  if (lostShapes > 0) notes.push(`${lostShapes} record(s) name a shape missing from shapes.ndjson: their column types were inferred from the values`);
   const head: ExportColumn[] = [...CONTEXT_COLUMNS, ...sweep.params.map((p) => ({ name: p.name, type: p.type }))];
   if (what === 'records') return { columns: [...head, ...RECORD_COLUMNS], lines, read, notes };
   const body: ExportColumn[] = [];
@@ -250,6 +250,41 @@ async function stage(sweep: SweepInfo, what: ExportWhat, path: string): Promise<
   }
   if (renamed.size > 0) notes.push(`result column(s) ${[...renamed].join(', ')} named like a param or a context column but holding other values: exported as row_<name>`);
   return { columns: [...head, ...body], lines, read, notes };
+}
+
+/** NDJSON lines to a file in 1 MiB writes: a synchronous sink for a synchronous reader. */
+class LineSink {
+  private readonly fd: number;
+  private parts: string[] = [];
+  private size = 0;
+  lines = 0;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w', 0o600);
+  }
+
+  write(value: unknown): void {
+    const line = `${JSON.stringify(value)}\n`;
+    this.parts.push(line);
+    this.size += line.length;
+    this.lines++;
+    if (this.size >= 1 << 20) this.flush();
+  }
+
+  private flush(): void {
+    if (this.parts.length === 0) return;
+    writeSync(this.fd, this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
 }
 
 function contextOf(sweep: string, r: AnyRecord, paramNames: readonly string[], canonical: Map<string, Map<ParamValue, unknown>>): Record<string, unknown> {
