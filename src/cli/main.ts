@@ -13,6 +13,7 @@ import { defaultIo, type CliIo } from './io.js';
 import { registerRun } from './run.js';
 import { registerRunUnit } from './run-unit.js';
 import { registerLogs } from './logs.js';
+import { registerReport } from './report.js';
 import { registerSetupTarget } from './setup-target.js';
 import { registerStatus } from './status.js';
 import { registerStop } from './stop.js';
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo): Command {
   registerLogs(program, io);
   registerSetupTarget(program, io);
   registerExport(program, io);
+  registerReport(program, io);
   return program;
 }
 

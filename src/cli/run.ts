@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
+import { writeReport, type ReportSummary } from '../report/report.js';
 import { formatTable } from '../run/view.js';
 import { collectValues, positiveIntFlag, rerunFlag } from './flags.js';
 import type { CliIo } from './io.js';
@@ -15,6 +16,7 @@ interface RunFlags {
   rerun?: string;
   only: string[];
   setup?: boolean;
+  report?: boolean;
   json?: boolean;
 }
 
@@ -32,6 +34,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped, all')
     .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
     .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
+    .option('--report', 'write the HTML report (sweep report) at the end')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
       const concurrency = flags.concurrency === undefined ? undefined : positiveIntFlag('--concurrency', flags.concurrency);
@@ -64,8 +67,10 @@ export function registerRun(program: Command, io: CliIo): void {
           isTTY: process.stderr.isTTY === true,
           stop: stop.signal,
         });
-        if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
-        else io.stdout(formatRunSummary(summary));
+        // The report of whatever finished, also after an interruption or with configs in error.
+        const report: ReportSummary | null = flags.report ? await writeReport({ specPath: spec, outDir: summary.outputs.dir }) : null;
+        if (flags.json) io.stdout(`${JSON.stringify({ ...summary, report })}\n`);
+        else io.stdout(formatRunSummary(summary, report));
         process.exitCode = exitCodeOfRun(summary);
       } finally {
         for (const sig of signals) process.off(sig, onSignal);
@@ -73,7 +78,7 @@ export function registerRun(program: Command, io: CliIo): void {
     });
 }
 
-export function formatRunSummary(s: RunSweepSummary): string {
+export function formatRunSummary(s: RunSweepSummary, report: ReportSummary | null = null): string {
   const lines: string[] = [''];
   const state = s.interrupted
     ? s.detached
@@ -116,6 +121,9 @@ export function formatRunSummary(s: RunSweepSummary): string {
     `  per-unit results:                ${s.outputs.per_unit}`,
     `  log:                             ${s.outputs.log}`,
     `  worker logs (one per unit):      ${s.outputs.logs}`,
+    report
+      ? `  report (written):                ${report.path}`
+      : `  report (--report, sweep report): ${s.outputs.report}`,
     '',
   );
   return lines.join('\n');

@@ -11,6 +11,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { defaultReportPath } from '../report/report.js';
 import { mergeResults, type MergeReport } from '../results/merge.js';
 import { RemoteError, type SyncSummary, type Transport } from '../transport/transport.js';
 import { acquireSweepLock } from '../worker/lock.js';
@@ -31,6 +32,8 @@ export interface CollectReport extends MergeReport {
   host: string;
   dir: string;
   out: string;
+  /** Where `sweep report` (or `collect --report`) writes the HTML report. */
+  report: string;
   sync: SyncSummary | null;
   warnings: string[];
   connections: number;
@@ -88,6 +91,7 @@ async function collectLocked(ctx: SweepContext, opts: CollectOptions, log: (line
     host: transport.host,
     dir: ctx.sweepDir,
     out: ctx.outDir,
+    report: defaultReportPath(ctx.outDir),
     sync,
     ...merged,
     warnings,

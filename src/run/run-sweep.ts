@@ -18,6 +18,7 @@ import { createEngine, type Engine } from '../engine/index.js';
 import { UserError } from '../errors.js';
 import { checkOutDir, defaultOutDir, generate, prepareSweep } from '../generate/generate.js';
 import { readManifestHead } from '../remote/context.js';
+import { defaultReportPath } from '../report/report.js';
 import { forEachLine } from '../results/ndjson.js';
 import { moveResultsAside } from '../results/aside.js';
 import { mergeResults, type MergeReport } from '../results/merge.js';
@@ -85,7 +86,8 @@ export interface RunSweepSummary {
   errors: MergeReport['errors'];
   /** Set with --fresh: where the earlier results went. */
   moved_aside: string | null;
-  outputs: { dir: string; results: string; rows: string; per_unit: string; log: string; logs: string };
+  /** `report`: where `sweep report` (or `sweep run --report`) writes the HTML report. */
+  outputs: { dir: string; results: string; rows: string; per_unit: string; log: string; logs: string; report: string };
   interrupted: StopSignal | null;
   /** With --pueue --detach after a signal: the tasks left running. */
   detached: boolean;
@@ -359,7 +361,7 @@ async function finish(ctx: RunContext, o: UnitsOutcome): Promise<RunSweepSummary
     slowest: await slowestConfigs(merged.files.results, 5),
     errors: merged.errors,
     moved_aside: ctx.movedAside,
-    outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs') },
+    outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs'), report: defaultReportPath(outDir) },
     interrupted: o.interrupted,
     detached: o.detached,
     complete: merged.complete && !o.interrupted,
