@@ -218,18 +218,20 @@ async function stage(sweep: SweepInfo, what: ExportWhat, path: string): Promise<
         if (r.v === 2) lostShapes++;
         results.addUntyped(r.rows);
       }
+      // The line's text is built directly (no object per row): at 900,000 rows, objects cost more than the rest.
+      const head = JSON.stringify(context).slice(0, -1);
       for (const row of r.rows) {
-        const line: Record<string, unknown> = { ...context };
+        let line = head;
         for (const col in row) {
           const value = row[col];
           if (RESERVED.has(col) || (col in context && !sameValue(context[col], value))) {
-            line[`row_${col}`] = value;
+            line += `,${keyJson(`row_${col}`)}${JSON.stringify(value)}`;
             renamed.add(col);
           } else if (!(col in context)) {
-            line[col] = value;
+            line += `,${keyJson(col)}${JSON.stringify(value)}`;
           }
         }
-        sink.write(line);
+        sink.writeLine(`${line}}`);
       }
     });
   } finally {
@@ -264,16 +266,21 @@ class LineSink {
   }
 
   write(value: unknown): void {
-    const line = `${JSON.stringify(value)}\n`;
-    this.parts.push(line);
-    this.size += line.length;
+    this.writeLine(JSON.stringify(value));
+  }
+
+  /** One line of JSON text, without its newline. */
+  writeLine(text: string): void {
+    this.parts.push(text);
+    this.size += text.length + 1;
     this.lines++;
     if (this.size >= 1 << 20) this.flush();
   }
 
   private flush(): void {
     if (this.parts.length === 0) return;
-    writeSync(this.fd, this.parts.join(''));
+    this.parts.push('');
+    writeSync(this.fd, this.parts.join('\n'));
     this.parts = [];
     this.size = 0;
   }
@@ -318,6 +325,17 @@ function recordFields(r: AnyRecord): Record<string, unknown> {
     started_at: r.started_at.replace('T', ' ').replace(/Z$/, ''),
     finished_at: r.finished_at.replace('T', ' ').replace(/Z$/, ''),
   };
+}
+
+const keyCache = new Map<string, string>();
+/** `"name":`, made once per column name. */
+function keyJson(name: string): string {
+  let k = keyCache.get(name);
+  if (k === undefined) {
+    k = `${JSON.stringify(name)}:`;
+    keyCache.set(name, k);
+  }
+  return k;
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
