@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASELINE_CODE, buildFixture } from './bench-results-fixture.js';
@@ -16,6 +16,8 @@ import { BASELINE_CODE, buildFixture } from './bench-results-fixture.js';
 interface Measure {
   ms: number;
   maxRssMb: number;
+  /** CPU seconds of the whole process, every thread (chDB's included). */
+  cpuS?: number;
   detail?: unknown;
 }
 
@@ -45,7 +47,8 @@ export async function run(args: string[]): Promise<void> {
       const out = [];
       const code = await runCli(['export', ${JSON.stringify(fx.specPath)}, '--out', ${JSON.stringify(fx.outDir)}, '--json', ...${JSON.stringify(extra)}], { stdout: (t) => out.push(t), stderr: () => {} });
       if (code !== 0) process.exit(code);
-      console.log(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, detail: JSON.parse(out.join('')) }));
+      const cpu = process.cpuUsage();
+      console.log(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6, detail: JSON.parse(out.join('')) }));
     `;
     const cases: Array<{ label: string; args: string[]; file?: string }> = [
       { label: 'sweep export --format csv', args: ['--format', 'csv', '--to', join(root, 'rows.csv')], file: join(root, 'rows.csv') },
@@ -64,14 +67,14 @@ export async function run(args: string[]): Promise<void> {
     const min = (xs: Measure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const b = min(base);
     const lines = [
-      `bench export: ${fx.configs} configs in ${fx.units} units (${(fx.bytes / 1e6).toFixed(0)} MB of records), best of ${rounds} alternating rounds`,
+      `bench export: ${fx.configs} configs in ${fx.units} units (${(fx.bytes / 1e6).toFixed(0)} MB of records), best of ${rounds} alternating rounds; ${cpus().length} cores, load average ${(loadavg()[0] ?? 0).toFixed(1)}`,
       `  baseline (read + JSON.parse every record)   ${(b.ms / 1000).toFixed(2)} s   peak RSS ${b.maxRssMb.toFixed(0)} MB`,
     ];
     cases.forEach((c, i) => {
       const m = min(runs[i] as Measure[]);
       const rows = (m.detail as { rows: number }).rows;
       const size = c.file ? `, ${(statSync(c.file).size / 1e6).toFixed(0)} MB` : '';
-      lines.push(`  ${c.label.padEnd(42)}  ${(m.ms / 1000).toFixed(2)} s   peak RSS ${m.maxRssMb.toFixed(0)} MB   (${rows} rows${size}; ${(m.ms / b.ms).toFixed(1)}x the baseline)`);
+      lines.push(`  ${c.label.padEnd(42)}  ${(m.ms / 1000).toFixed(2)} s   peak RSS ${m.maxRssMb.toFixed(0)} MB   CPU ${(m.cpuS ?? 0).toFixed(2)} s   (${rows} rows${size}; ${(m.ms / b.ms).toFixed(1)}x the baseline)`);
     });
     if (!url) lines.push('  (--clickhouse-url URL or env CLICKHOUSE_URL adds the --to-clickhouse case)');
     process.stdout.write(`${lines.join('\n')}\n`);

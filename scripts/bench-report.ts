@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASELINE_CODE, buildFixture } from './bench-results-fixture.js';
@@ -17,6 +17,8 @@ import { BASELINE_CODE, buildFixture } from './bench-results-fixture.js';
 interface Measure {
   ms: number;
   maxRssMb: number;
+  /** CPU seconds of the whole process, every thread (chDB's included). */
+  cpuS?: number;
   detail?: unknown;
 }
 
@@ -48,7 +50,8 @@ export async function run(args: string[]): Promise<void> {
       const out = [];
       const code = await runCli(['report', ${JSON.stringify(fx.specPath)}, '--dir', ${JSON.stringify(fx.outDir)}, '--out', ${JSON.stringify(report)}, '--json'], { stdout: (t) => out.push(t), stderr: (t) => process.stderr.write(t) });
       if (code !== 0) process.exit(code);
-      console.log(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, detail: JSON.parse(out.join('')) }));
+      const cpu = process.cpuUsage();
+      console.log(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6, detail: JSON.parse(out.join('')) }));
     `;
     const base: Measure[] = [];
     const rep: Measure[] = [];
@@ -59,12 +62,14 @@ export async function run(args: string[]): Promise<void> {
     const min = (xs: Measure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const b = min(base);
     const m = min(rep);
-    const d = m.detail as { charts: number; with_value: number; bytes: number };
+    const d = m.detail as { charts: number; with_value: number; bytes: number; phases_s: Record<string, number> };
+    const load = loadavg()[0] ?? 0;
     const lines = [
-      `bench report: ${fx.configs} configs in ${fx.units} units (${(fx.bytes / 1e6).toFixed(0)} MB of records), best of ${rounds} alternating rounds`,
+      `bench report: ${fx.configs} configs in ${fx.units} units (${(fx.bytes / 1e6).toFixed(0)} MB of records), best of ${rounds} alternating rounds; ${cpus().length} cores, load average ${load.toFixed(1)}`,
       `  baseline (read + JSON.parse every record)   ${(b.ms / 1000).toFixed(2)} s   peak RSS ${b.maxRssMb.toFixed(0)} MB`,
-      `  sweep report                                ${(m.ms / 1000).toFixed(2)} s   peak RSS ${m.maxRssMb.toFixed(0)} MB   (${d.charts} charts, ${d.with_value} configs plotted, ${(statSync(report).size / 1024).toFixed(0)} KiB of HTML)`,
-      `  ratio report / baseline: ${(m.ms / b.ms).toFixed(2)}x; goal under 5 s: ${m.ms < 5000 ? 'met' : 'NOT met'}`,
+      `  sweep report                                ${(m.ms / 1000).toFixed(2)} s   peak RSS ${m.maxRssMb.toFixed(0)} MB   CPU ${(m.cpuS ?? 0).toFixed(2)} s   (${d.charts} charts, ${d.with_value} configs plotted, ${(statSync(report).size / 1024).toFixed(0)} KiB of HTML)`,
+      `    phases: ${Object.entries(d.phases_s).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')} (+ process start and module loading)`,
+      `  ratio report / baseline: ${(m.ms / b.ms).toFixed(2)}x; goal under 5 s: ${m.ms < 5000 ? 'met' : 'NOT met'}${load > cpus().length ? ' (on a machine busy with other work: compare with the baseline)' : ''}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
