@@ -18,7 +18,7 @@ export function registerExport(program: Command, io: CliIo): void {
     .command('export <spec>')
     .description('the results as one typed table: CSV, TSV, Parquet or NDJSON (through chDB), or a ClickHouse table')
     .option('--out <dir>', 'the output of sweep generate (default: out/<name> under the current directory)')
-    .option('--format <format>', 'csv (default), tsv, parquet or ndjson')
+    .option('--format <format>', 'csv, tsv, parquet or ndjson (default: from --to\'s extension, else csv)')
     .option('--to <file>', 'the file to write (default: <out>/export/<what>.<format>)')
     .option('--what <what>', 'rows (default: one line per result row) or records (one line per config)')
     .option('--to-clickhouse <db.table>', 'write into a MergeTree table on a server, replacing this sweep\'s earlier rows')

@@ -83,7 +83,7 @@ export async function exportSweep(opts: ExportOptions): Promise<ExportSummary> {
   const what = opts.what ?? 'rows';
   const sweep = await openSweep({ specPath: opts.specPath, cwd, outDir: opts.outDir });
   const table = opts.toClickhouse !== undefined ? parseTableName(opts.toClickhouse) : undefined;
-  const format = opts.format ?? (table && opts.to === undefined ? undefined : 'csv');
+  const format = opts.format ?? (opts.to !== undefined ? formatOfFile(opts.to) : table ? undefined : 'csv');
   const file = format ? resolve(cwd, opts.to ?? join(sweep.outDir, 'export', `${what}.${FORMATS[format].ext}`)) : undefined;
   // The server is asked before anything is staged: a wrong URL fails in a second, not after the staging.
   const server = table ? await connectServer(sweep, opts, env) : undefined;
@@ -167,6 +167,13 @@ const CONVERT_SETTINGS: Record<string, number> = {
   input_format_null_as_default: 0,
   output_format_parquet_string_as_string: 1,
 };
+
+/** The format a file name asks for (`--to results.parquet` without `--format`); csv when it says none. */
+function formatOfFile(path: string): ExportFormat {
+  const ext = /\.([a-z]+)$/i.exec(path)?.[1]?.toLowerCase();
+  if (ext === 'jsonl') return 'ndjson';
+  return ext && ext in FORMATS ? (ext as ExportFormat) : 'csv';
+}
 
 async function connectServer(sweep: SweepInfo, opts: ExportOptions, env: NodeJS.ProcessEnv): Promise<Engine> {
   const choice = chooseEngine({ spec: sweep.spec, sweepDir: sweep.outDir, flagUrl: opts.clickhouseUrl, env, concurrency: 2, refusePassword: true });

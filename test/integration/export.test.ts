@@ -248,5 +248,9 @@ describe('sweep export --out', () => {
     const res = await runSweep(['export', 'typed.yaml', '--out', join(other, 'typed'), '--format', 'ndjson', '--to', join(other, 'x.ndjson')], { cwd: t.dir, env, timeoutMs: 60_000 });
     expect(res.code).toBe(0);
     expect(readFileSync(join(other, 'x.ndjson'), 'utf8').trim().split('\n')).toHaveLength(18);
+    // Without --format, the file name says which.
+    const byName = await runSweep(['export', 'typed.yaml', '--to', join(other, 'x.parquet'), '--json'], { cwd: t.dir, env, timeoutMs: 60_000 });
+    expect((JSON.parse(byName.stdout) as ExportSummary).file).toEqual({ path: join(other, 'x.parquet'), format: 'parquet' });
+    expect(readFileSync(join(other, 'x.parquet')).subarray(0, 4).toString()).toBe('PAR1');
   });
 });
