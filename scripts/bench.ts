@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- <name> [args]`: each benchmark prints its figures next to a
- * baseline measured in the same run, as ratios. Names: generate, worker, submit, e2e.
+ * baseline measured in the same run, as ratios. Names: generate, worker, submit, e2e, demo.
  */
-const BENCHES = ['generate', 'worker', 'submit', 'e2e'] as const;
+const BENCHES = ['generate', 'worker', 'submit', 'e2e', 'demo'] as const;
 
 const [name, ...args] = process.argv.slice(2);
 const chosen = name ? [name] : ['generate'];
