@@ -28,7 +28,7 @@ export async function run(args: string[]): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), 'sweep-bench-demo-'));
       try {
         for (const f of ['breakout.yaml', 'breakout.sql', 'breakout-setup.sql']) cpSync(join(pkgRoot, 'sql', f), join(dir, f));
-        const env = { ...process.env, CLICKHOUSE_URL: '' };
+        const env: NodeJS.ProcessEnv = { ...process.env, CLICKHOUSE_URL: '' };
         delete env['UV_THREADPOOL_SIZE'];
         const res = spawnSync(process.execPath, [entry, 'run', 'breakout.yaml', '--jobs', String(jobs), '--json'], { cwd: dir, env, encoding: 'utf8' });
         if (res.status !== 0) throw new Error(`${name}: sweep run failed (${res.status}): ${res.stderr.slice(-1000)}`);
