@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
 import { collect, type CollectReport } from '../remote/collect.js';
 import { writeReport } from '../report/report.js';
+import { formatTable } from '../term/table.js';
 import type { CliIo } from './io.js';
 
 interface CollectFlags {
@@ -39,12 +40,8 @@ export function formatCollect(r: CollectReport): string {
   );
   out.push(`units complete: ${r.units_complete}/${r.units_total}`);
   if (r.units.length > 0) {
-    const head = ['unit', 'ok', 'skip', 'err', 'miss', 'dup', 'torn', 'bad'];
-    const rows = r.units.slice(0, 30).map((u) => [u.unit, u.ok, u.skipped, u.error, u.missing, u.duplicate, u.torn, u.bad].map(String));
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-    const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-    out.push(fmt(head));
-    for (const row of rows) out.push(fmt(row));
+    const rows = r.units.slice(0, 30).map((u) => [u.unit, u.ok, u.skipped, u.error, u.missing, u.duplicate, u.torn, u.bad]);
+    out.push(formatTable(['unit', 'ok', 'skip', 'err', 'miss', 'dup', 'torn', 'bad'], rows));
     if (r.units.length > 30) out.push(`... and ${r.units.length - 30} more unit(s) (--json lists all)`);
     for (const u of r.units) {
       for (const n of u.notes.slice(0, 2)) out.push(`  ${u.unit}: ${n}`);

@@ -17,6 +17,7 @@ export function registerGenerate(program: Command, io: CliIo): void {
     .option('--json', 'print a JSON summary on stdout')
     .action(async (spec: string, flags: GenerateFlags) => {
       const summary = await generate({ specPath: spec, outDir: flags.out, dryRun: flags.dryRun === true });
+      for (const w of summary.warnings) io.stderr(`warning: ${w}\n`);
       if (flags.json) {
         io.stdout(`${JSON.stringify(summary)}\n`);
         return;

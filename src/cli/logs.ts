@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { showLogs } from '../remote/logs.js';
-import { positiveIntFlag } from './flags.js';
+import { positiveIntFlag } from '../flags.js';
 import type { CliIo } from './io.js';
 
 interface LogsFlags {

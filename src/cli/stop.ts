@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stopSweep, type StopReport } from '../remote/stop.js';
-import { secondsFlag } from './flags.js';
+import { secondsFlag } from '../flags.js';
 import type { CliIo } from './io.js';
 
 interface StopFlags {

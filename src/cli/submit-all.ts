@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
 import { submitAll, type SubmitReport } from '../remote/submit.js';
-import { collectValues, rerunFlag } from './flags.js';
+import { rerunFlag } from '../flags.js';
+import { collectValues } from './flags.js';
 import type { CliIo } from './io.js';
 
 interface SubmitFlags {

@@ -17,8 +17,17 @@ const clickhouseSchema = z.strictObject({
   user: z.string().min(1).default('default'),
 });
 
+/** Queries in flight per unit: a number, `auto` (seek the best, 1 to 32), or auto within `{min, max}`. */
+const concurrencySchema = z.union([
+  z.number().int().min(1).max(1024),
+  z.literal('auto'),
+  z.strictObject({ min: z.number().int().min(1).max(1024).default(1), max: z.number().int().min(1).max(1024).default(32) }),
+]);
+
+export type { ConcurrencyPlan, ConcurrencySetting } from './concurrency.js';
+
 const workerSchema = z.strictObject({
-  concurrency: z.number().int().min(1).max(1024).default(16),
+  concurrency: concurrencySchema.default(16),
   max_threads: z.union([z.literal('auto'), z.number().int().min(1).max(4096)]).default('auto'),
   retries: z.number().int().min(0).max(100).default(3),
   query_timeout_s: z.number().positive().max(7 * 24 * 3600).default(600),
