@@ -4,16 +4,16 @@
  * executablePath, with a fresh empty profile per launch and everything that
  * would phone home switched off.
  *
- * Found in this order: env CHROMIUM_PATH, then `chromium`, `chromium-browser`,
- * `google-chrome` on PATH and in /usr/bin. Under CI=true a missing browser is
- * an error, never a skip (.ci/run installs the `chromium` package).
+ * Found as the `chromium` component (test/harness/programs.ts: chromium,
+ * chromium-browser, google-chrome on PATH), or env CHROMIUM_PATH. Tests say
+ * `describe.skipIf(lacks('chromium'))`: skipped with how to install it, or
+ * under CI=true a failure (.ci/run installs the `chromium` package).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-
-const NAMES = ['chromium', 'chromium-browser', 'google-chrome'];
+import { findProgram } from './missing.js';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -26,39 +26,11 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** The browser binary, or a clear error saying how to install one. */
+/** The browser binary: env CHROMIUM_PATH, else the chromium component's program. */
 export function locateChromium(): string {
   const fromEnv = process.env['CHROMIUM_PATH'];
-  if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`CHROMIUM_PATH=${fromEnv}: no such file`);
-    return fromEnv;
-  }
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/usr/local/bin'];
-  for (const name of NAMES) {
-    for (const dir of dirs) {
-      if (dir && existsSync(join(dir, name))) return join(dir, name);
-    }
-  }
-  throw new Error(
-    'No Chromium for the report tests (looked for chromium, chromium-browser, google-chrome on PATH and in /usr/bin, and env CHROMIUM_PATH). ' +
-      'Install it with `apt-get install chromium` (Debian); .ci/run does this.',
-  );
-}
-
-/**
- * Whether tests needing a browser can run. Under CI=true a missing browser
- * throws instead, so `describe.skipIf(!hasChromium())` fails the run rather
- * than skipping it; otherwise the reason is printed once.
- */
-export function hasChromium(): boolean {
-  try {
-    locateChromium();
-    return true;
-  } catch (err) {
-    if (process.env['CI'] === 'true') throw err;
-    process.stderr.write(`skipping the browser tests: ${(err as Error).message}\n`);
-    return false;
-  }
+  if (fromEnv && existsSync(fromEnv)) return fromEnv;
+  return findProgram('chromium', ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']);
 }
 
 export interface BrowserHandle {

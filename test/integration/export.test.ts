@@ -14,6 +14,8 @@ import { createEngine, type Engine } from '../../src/engine/index.js';
 import type { ExportSummary } from '../../src/export/export.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { chQuery } from '../harness/clickhouse.js';
+import { startChdbFront } from '../harness/chdb-front.js';
+import { lacks } from '../harness/components.js';
 import { runSweep, tempDir } from '../helpers/cli.js';
 
 const SPEC = `name: typed
@@ -186,7 +188,7 @@ describe('sweep export', () => {
     expect(lines.map((l) => [l['config'], l['status'], l['result_rows'], l['elapsed_ms']])).toEqual(recs.map((r) => [r.config, r.status, r.rows.length, r.elapsed_ms]));
   });
 
-  it('--to-clickhouse: a MergeTree table on the server, values equal, re-export replaces only this sweep', async () => {
+  it.skipIf(lacks('clickhouse'))('--to-clickhouse: a MergeTree table on the server, values equal, re-export replaces only this sweep', async () => {
     const url = inject('clickhouseUrl');
     await chQuery(url, 'DROP DATABASE IF EXISTS sweep_export_test');
     await chQuery(url, 'CREATE DATABASE sweep_export_test');
@@ -226,7 +228,31 @@ describe('sweep export', () => {
     }
   });
 
-  it('refuses a table it cannot replace a sweep in, and a bad table name, with exit 2', async () => {
+  it('--to-clickhouse on a current ClickHouse (chDB 26 behind the test-only HTTP front): every type kept, values equal, re-export idempotent', async () => {
+    const front = await startChdbFront();
+    const server = createEngine({ kind: 'http', url: front.url, concurrency: 1, queryTimeoutMs: 30_000 });
+    try {
+      await chQuery(front.url, 'CREATE DATABASE IF NOT EXISTS sweep_export_test');
+      const args = ['--to-clickhouse', 'sweep_export_test.results', '--clickhouse-url', front.url];
+      const first = await exportTo(args);
+      expect(first.table).toMatchObject({ created: true, rows: 18, replaced: 0, converted: [] });
+      const read = async (): Promise<Row[]> => (await server.runConfig(["SELECT * FROM sweep_export_test.results WHERE sweep = 'typed' ORDER BY config, k"], { queryId: `f-${Date.now()}` })).rows;
+      const byKey = (a: Row, b: Row): number => {
+        const [ca, cb] = [String(a['config']), String(b['config'])];
+        return ca < cb ? -1 : ca > cb ? 1 : Number(a['k']) - Number(b['k']);
+      };
+      const expected = [...expectedRows()].sort(byKey);
+      expect(await read()).toEqual(expected);
+      const again = await exportTo(args);
+      expect(again.table).toMatchObject({ created: false, rows: 18, replaced: 18 });
+      expect(await read()).toEqual(expected);
+    } finally {
+      await server.close();
+      await front.stop();
+    }
+  });
+
+  it.skipIf(lacks('clickhouse'))('refuses a table it cannot replace a sweep in, and a bad table name, with exit 2', async () => {
     const url = inject('clickhouseUrl');
     await chQuery(url, 'CREATE DATABASE IF NOT EXISTS sweep_export_test');
     await chQuery(url, 'CREATE TABLE IF NOT EXISTS sweep_export_test.plain (sweep String, config String) ENGINE = MergeTree ORDER BY sweep');

@@ -14,7 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportSummary } from '../../src/report/report.js';
 import type { ResultRecord } from '../../src/results/record.js';
-import { hasChromium, launchChromium, type BrowserHandle } from '../harness/chromium.js';
+import { launchChromium, type BrowserHandle } from '../harness/chromium.js';
+import { lacks } from '../harness/components.js';
 import { runSweep, tempDir } from '../helpers/cli.js';
 
 const SPEC = `name: grid
@@ -107,7 +108,7 @@ describe('sweep report', () => {
   });
 });
 
-describe.skipIf(!hasChromium())('sweep report in a headless browser', () => {
+describe.skipIf(lacks('chromium'))('sweep report in a headless browser', () => {
   let browser: BrowserHandle;
   beforeAll(async () => {
     const res = await runSweep(['report', 'grid.yaml'], { cwd: t.dir, env, timeoutMs: 120_000 });
