@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
-import { collect, type CollectReport } from '../remote/collect.js';
-import { writeReport } from '../report/report.js';
+import type { CollectReport } from '../remote/collect.js';
 import { formatTable } from '../term/table.js';
 import type { CliIo } from './io.js';
 
@@ -21,6 +20,8 @@ export function registerCollect(program: Command, io: CliIo): void {
     .option('--report', 'write the HTML report (sweep report) of what was collected')
     .option('--json', 'print the report as JSON on stdout')
     .action(async (spec: string, flags: CollectFlags) => {
+      const { collect } = await import('../remote/collect.js');
+      const { writeReport } = await import('../report/report.js');
       const report = await collect({ specPath: spec, outDir: flags.out, log: (line) => io.stderr(`${line}\n`) });
       const html = flags.report ? await writeReport({ specPath: spec, outDir: report.out }) : null;
       if (flags.json) io.stdout(`${JSON.stringify({ ...report, html_report: html })}\n`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { exportSweep, FORMATS, type ExportFormat, type ExportSummary, type ExportWhat } from '../export/export.js';
+import type { ExportFormat, ExportSummary, ExportWhat } from '../export/export.js';
 import type { CliIo } from './io.js';
 
 interface ExportFlags {
@@ -25,10 +25,11 @@ export function registerExport(program: Command, io: CliIo): void {
     .option('--clickhouse-url <url>', 'the server for --to-clickhouse (else env CLICKHOUSE_URL, else the spec)')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: ExportFlags) => {
+      const { exportSweep, FORMATS } = await import('../export/export.js');
       const summary = await exportSweep({
         specPath: spec,
         ...(flags.out ? { outDir: flags.out } : {}),
-        ...(flags.format !== undefined ? { format: formatFlag(flags.format) } : {}),
+        ...(flags.format !== undefined ? { format: formatFlag(flags.format, FORMATS) } : {}),
         ...(flags.to ? { to: flags.to } : {}),
         what: whatFlag(flags.what),
         ...(flags.toClickhouse !== undefined ? { toClickhouse: flags.toClickhouse } : {}),
@@ -40,7 +41,7 @@ export function registerExport(program: Command, io: CliIo): void {
     });
 }
 
-function formatFlag(value: string): ExportFormat {
+function formatFlag(value: string, FORMATS: Record<string, unknown>): ExportFormat {
   if (value in FORMATS) return value as ExportFormat;
   throw new UserError('FLAG_INVALID', `--format: expected ${Object.keys(FORMATS).join(', ')}, found ${JSON.stringify(value)}`);
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { generate } from '../generate/generate.js';
 import type { CliIo } from './io.js';
 
 interface GenerateFlags {
@@ -16,6 +15,7 @@ export function registerGenerate(program: Command, io: CliIo): void {
     .option('--dry-run', 'validate and count, write nothing')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (spec: string, flags: GenerateFlags) => {
+      const { generate } = await import('../generate/generate.js');
       const summary = await generate({ specPath: spec, outDir: flags.out, dryRun: flags.dryRun === true });
       for (const w of summary.warnings) io.stderr(`warning: ${w}\n`);
       if (flags.json) {

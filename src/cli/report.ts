@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { writeReport, type ReportSummary } from '../report/report.js';
+import type { ReportSummary } from '../report/report.js';
 import type { Aggregate } from '../report/model.js';
 import type { CliIo } from './io.js';
 
@@ -26,6 +26,7 @@ export function registerReport(program: Command, io: CliIo): void {
     .option('--dir <dir>', 'the output of sweep generate (default: out/<name> under the current directory)')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: ReportFlags) => {
+      const { writeReport } = await import('../report/report.js');
       const summary = await writeReport({
         specPath: spec,
         ...(flags.dir ? { outDir: flags.dir } : {}),

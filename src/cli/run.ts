@@ -1,8 +1,8 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
-import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
+import type { RunSweepSummary } from '../run/run-sweep.js';
 import { concurrencyFlag, positiveIntFlag, rerunFlag } from '../flags.js';
-import { writeReport, type ReportSummary } from '../report/report.js';
+import type { ReportSummary } from '../report/report.js';
 import { createTerminal, termStreamOf, type TermWrite } from '../term/live.js';
 import { formatTable } from '../term/table.js';
 import { collectValues } from './flags.js';
@@ -42,6 +42,8 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--report', 'write the HTML report (sweep report) at the end')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
+      const { exitCodeOfRun, runSweepLocally } = await import('../run/run-sweep.js');
+      const { writeReport } = await import('../report/report.js');
       const concurrency = flags.concurrency === undefined ? undefined : concurrencyFlag(flags.concurrency);
       const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const isTTY = process.stderr.isTTY === true && !flags.quiet;
