@@ -9,6 +9,7 @@ export default defineConfig({
     // Two cores: run test files one or two at a time so servers are not starved.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    // default, then the skipped tests' reasons and the plain closing line (CI reads it)
+    reporters: ['default', './test/harness/summary-reporter.ts'],
   },
 });

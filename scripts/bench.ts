@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- <name> [args]`: each benchmark prints its figures next to a
- * baseline measured in the same run, as ratios. Names: generate, worker, submit.
+ * baseline measured in the same run, as ratios. Names: generate, worker, submit, e2e, demo,
+ * report, export.
  */
-const BENCHES = ['generate', 'worker', 'submit'] as const;
+const BENCHES = ['generate', 'worker', 'submit', 'e2e', 'demo', 'report', 'export'] as const;
 
 const [name, ...args] = process.argv.slice(2);
 const chosen = name ? [name] : ['generate'];

@@ -24,3 +24,21 @@ export class WorkFailed extends Error {
 export const EXIT_OK = 0;
 export const EXIT_WORK_FAILED = 1;
 export const EXIT_USAGE = 2;
+
+/**
+ * The exit code for an error, after printing it: a UserError's message and 2,
+ * WorkFailed's and 1, anything else is a bug and prints its stack (1).
+ */
+export function exitCodeForError(err: unknown, stderr: (text: string) => void): number {
+  if (err instanceof UserError) {
+    stderr(`sweep: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof WorkFailed) {
+    stderr(`sweep: ${err.message}\n`);
+    return EXIT_WORK_FAILED;
+  }
+  const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  stderr(`sweep: internal error (a bug; please report it):\n${stack}\n`);
+  return EXIT_WORK_FAILED;
+}

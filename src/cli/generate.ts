@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { generate, type GenerateSummary } from '../generate/generate.js';
-import { positiveIntFlag } from './flags.js';
+import type { GenerateSummary } from '../generate/generate.js';
+import { positiveIntFlag } from '../flags.js';
 import type { CliIo } from './io.js';
 
 interface GenerateFlags {
@@ -21,6 +21,7 @@ export function registerGenerate(program: Command, io: CliIo): void {
     .option('--limit <n>', 'a smoke run: only n configs, spread over the units (marked in the manifest)')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (spec: string, flags: GenerateFlags) => {
+      const { generate } = await import('../generate/generate.js');
       const limit = flags.limit === undefined ? undefined : positiveIntFlag('--limit', flags.limit);
       const summary = await generate({
         specPath: spec,
@@ -29,7 +30,8 @@ export function registerGenerate(program: Command, io: CliIo): void {
         refreshValues: flags.refreshValues === true,
         ...(limit !== undefined ? { limit } : {}),
       });
-      for (const note of summary.notes) io.stderr(`${note}\n`);
+      for (const note of summary.notes) io.stderr(`${note}
+`);
       for (const w of summary.warnings) io.stderr(`warning: ${w}\n`);
       if (flags.json) {
         io.stdout(`${JSON.stringify(summary)}\n`);

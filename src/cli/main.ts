@@ -4,14 +4,16 @@
  * to exit codes (0 done, 1 work failed or incomplete, 2 bad usage or input).
  */
 import { Command, CommanderError } from 'commander';
-import { EXIT_OK, EXIT_USAGE, EXIT_WORK_FAILED, UserError, WorkFailed } from '../errors.js';
+import { EXIT_OK, EXIT_USAGE, exitCodeForError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerCollect } from './collect.js';
+import { registerExport } from './export.js';
 import { registerGenerate } from './generate.js';
 import { defaultIo, type CliIo } from './io.js';
 import { registerRun } from './run.js';
 import { registerRunUnit } from './run-unit.js';
 import { registerLogs } from './logs.js';
+import { registerReport } from './report.js';
 import { registerSetupTarget } from './setup-target.js';
 import { registerStatus } from './status.js';
 import { registerStop } from './stop.js';
@@ -33,6 +35,8 @@ export function buildProgram(io: CliIo): Command {
   registerStop(program, io);
   registerLogs(program, io);
   registerSetupTarget(program, io);
+  registerExport(program, io);
+  registerReport(program, io);
   return program;
 }
 
@@ -52,15 +56,5 @@ export function reportError(err: unknown, io: CliIo): number {
     // help and version exit through here with code 0; usage errors were already printed
     return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
-  if (err instanceof UserError) {
-    io.stderr(`sweep: ${err.message}\n`);
-    return EXIT_USAGE;
-  }
-  if (err instanceof WorkFailed) {
-    io.stderr(`sweep: ${err.message}\n`);
-    return EXIT_WORK_FAILED;
-  }
-  const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  io.stderr(`sweep: internal error (a bug; please report it):\n${stack}\n`);
-  return EXIT_WORK_FAILED;
+  return exitCodeForError(err, io.stderr);
 }

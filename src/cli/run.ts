@@ -1,7 +1,11 @@
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
-import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
-import { formatTable } from '../run/view.js';
-import { collectValues, positiveIntFlag, rerunFlag } from './flags.js';
+import type { RunSweepSummary } from '../run/run-sweep.js';
+import { concurrencyFlag, positiveIntFlag, rerunFlag } from '../flags.js';
+import type { ReportSummary } from '../report/report.js';
+import { createTerminal, termStreamOf, type TermWrite } from '../term/live.js';
+import { formatTable } from '../term/table.js';
+import { collectValues } from './flags.js';
 import type { CliIo } from './io.js';
 
 interface RunFlags {
@@ -17,6 +21,8 @@ interface RunFlags {
   setup?: boolean;
   limit?: string;
   refreshValues?: boolean;
+  quiet?: boolean;
+  report?: boolean;
   json?: boolean;
 }
 
@@ -26,7 +32,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .description('everything on this machine: generate, setup once, run every unit, validate and merge (embedded ClickHouse when no server is given)')
     .option('--out <dir>', 'output directory (default: out/<name> under the current directory)')
     .option('--clickhouse-url <url>', 'a ClickHouse server (else env CLICKHOUSE_URL, else the spec, else embedded chDB)')
-    .option('--concurrency <n>', 'queries at once per unit (default: the spec, 16)')
+    .option('--concurrency <n|auto>', "queries at once per unit, or 'auto' to seek the best (default: the spec, 16)")
     .option('--jobs <n>', 'units at once in this process (default 1; max_threads is sized for all of them)')
     .option('--pueue', 'queue the units in your own local pueue daemon instead (needs a server; sweep never starts the daemon)')
     .option('--detach', 'with --pueue: on Ctrl-C, leave the queued units running')
@@ -34,20 +40,28 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped, all')
     .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
     .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
+    .option('--quiet', 'no progress and no notes: only the outcome (one line) and any errors')
+    .option('--report', 'write the HTML report (sweep report) at the end')
     .option('--limit <n>', 'a smoke run: only n configs, spread over the units (marked in the manifest)')
     .option('--refresh-values', 'read {file}, {csv} and {sql} param values again instead of the frozen ones')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
+      const { exitCodeOfRun, runSweepLocally } = await import('../run/run-sweep.js');
+      const { writeReport } = await import('../report/report.js');
+      const concurrency = flags.concurrency === undefined ? undefined : concurrencyFlag(flags.concurrency);
       const limit = flags.limit === undefined ? undefined : positiveIntFlag('--limit', flags.limit);
-      const concurrency = flags.concurrency === undefined ? undefined : positiveIntFlag('--concurrency', flags.concurrency);
       const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
+      const isTTY = process.stderr.isTTY === true && !flags.quiet;
+      // On a terminal, every line goes above the live progress line instead of through it.
+      const term = isTTY ? createTerminal(termStreamOf(io.stderr, process.stderr), { hideCursor: true }) : undefined;
+      const write: TermWrite = flags.quiet ? () => {} : (term?.write ?? io.stderr);
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
         if (stop.signal.aborted) {
           // A second signal: leave now; records already written are kept (appends are whole lines).
           process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
         }
-        io.stderr(`\n${sig}: stopping: no new queries, the running ones cancelled on the server, finished records kept; run the same command again to resume\n`);
+        (term?.write ?? io.stderr)(`${term ? '' : '\n'}${sig}: stopping: no new queries, the running ones cancelled on the server, finished records kept; run the same command again to resume\n`);
         stop.abort(sig);
       };
       const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -67,29 +81,49 @@ export function registerRun(program: Command, io: CliIo): void {
           setup: flags.setup === true,
           ...(limit !== undefined ? { limit } : {}),
           refreshValues: flags.refreshValues === true,
-          write: io.stderr,
-          isTTY: process.stderr.isTTY === true,
+          write,
+          isTTY,
           stop: stop.signal,
         });
-        if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
-        else io.stdout(formatRunSummary(summary));
+        term?.region.dispose();
+        // The report of whatever finished, also after an interruption or with configs in error.
+        const report: ReportSummary | null = flags.report ? await writeReport({ specPath: spec, outDir: summary.outputs.dir }) : null;
+        if (flags.json) io.stdout(`${JSON.stringify({ ...summary, report })}\n`);
+        else io.stdout(flags.quiet ? formatRunOutcome(summary) : formatRunSummary(summary, report));
         process.exitCode = exitCodeOfRun(summary);
       } finally {
+        term?.region.dispose();
         for (const sig of signals) process.off(sig, onSignal);
       }
     });
 }
 
-export function formatRunSummary(s: RunSweepSummary): string {
-  const lines: string[] = [''];
-  const state = s.interrupted
+/** A path as the user can type it from here: relative below the current directory, else absolute. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+function stateOf(s: RunSweepSummary): string {
+  return s.interrupted
     ? s.detached
       ? `interrupted (${s.interrupted}); the units keep running in pueue (--detach)`
       : `interrupted (${s.interrupted}): run again to resume`
     : s.complete
       ? 'complete'
       : 'INCOMPLETE';
-  lines.push(`sweep ${s.sweep}: ${state}`);
+}
+
+/** --quiet: the outcome in one line, and the errors if any. */
+export function formatRunOutcome(s: RunSweepSummary): string {
+  const lines = [`sweep ${s.sweep}: ${stateOf(s)}: ${s.configs} configs, ok ${s.ok}, skipped ${s.skipped}, error ${s.error}, missing ${s.missing}`];
+  for (const e of s.errors.slice(0, 5)) lines.push(`  ${e.config}: ${e.name}${e.code !== null ? ` (${e.code})` : ''}: ${e.message.split('\n')[0]?.slice(0, 200)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatRunSummary(s: RunSweepSummary, report: ReportSummary | null = null): string {
+  const lines: string[] = [''];
+  lines.push(`sweep ${s.sweep}: ${stateOf(s)}`);
   lines.push(`target: ${s.target}${s.mode === 'pueue' ? ' (units in your pueue daemon)' : s.jobs > 1 ? ` (${s.jobs} units at once)` : ''}`);
   const r = s.rerun;
   const reasons = [
@@ -118,11 +152,14 @@ export function formatRunSummary(s: RunSweepSummary): string {
   lines.push(
     '',
     'outputs:',
-    `  results (one record per config): ${s.outputs.results}`,
-    `  rows (one line per result row):  ${s.outputs.rows}`,
-    `  per-unit results:                ${s.outputs.per_unit}`,
-    `  log:                             ${s.outputs.log}`,
-    `  worker logs (one per unit):      ${s.outputs.logs}`,
+    `  results (one record per config): ${shown(s.outputs.results)}`,
+    `  rows (one line per result row):  ${shown(s.outputs.rows)}`,
+    `  per-unit results:                ${shown(s.outputs.per_unit)}`,
+    `  log:                             ${shown(s.outputs.log)}`,
+    `  worker logs (one per unit):      ${shown(s.outputs.logs)}`,
+    report
+      ? `  report (written):                ${shown(report.path)}`
+      : `  report (--report, sweep report): ${shown(s.outputs.report)}`,
     '',
   );
   return lines.join('\n');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runSetupInDir } from '../setup/setup-dir.js';
 import type { CliIo } from './io.js';
 
 interface SetupFlags {
@@ -22,9 +21,5 @@ export function registerSetupTarget(program: Command, io: CliIo): void {
     .option('--clickhouse-url <url>', 'ClickHouse HTTP URL (default: env CLICKHOUSE_URL, then the spec)')
     .option('--force', 'run it again even though it ran with this SQL')
     .option('--json', 'print the outcome as JSON on stdout')
-    .action(async (flags: SetupFlags) => {
-      const outcome = await runSetupInDir({ dir: flags.dir, clickhouseUrl: flags.clickhouseUrl, force: flags.force === true });
-      if (flags.json) io.stdout(`${JSON.stringify(outcome)}\n`);
-      else io.stdout(`setup on ${outcome.target}: ${outcome.action} (${outcome.reason})${outcome.action === 'run' ? `, ${outcome.statements} statement(s) in ${outcome.elapsed_ms} ms` : ''}\n`);
-    });
+    .action(async (flags: SetupFlags) => (await import('../worker/command.js')).setupTargetCommand(flags, io));
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
-import { submitAll, type SubmitReport } from '../remote/submit.js';
-import { collectValues, rerunFlag } from './flags.js';
+import type { SubmitReport } from '../remote/submit.js';
+import { rerunFlag } from '../flags.js';
+import { collectValues } from './flags.js';
 import type { CliIo } from './io.js';
 
 interface SubmitFlags {
@@ -26,6 +27,7 @@ export function registerSubmitAll(program: Command, io: CliIo): void {
     .option('--setup', "run the spec's setup again on the host's server (never while units of the sweep are queued or running)")
     .option('--json', 'print the report as JSON on stdout')
     .action(async (spec: string, flags: SubmitFlags) => {
+      const { submitAll } = await import('../remote/submit.js');
       const report = await submitAll({
         specPath: spec,
         outDir: flags.out,

@@ -30,6 +30,7 @@ import { abortedError, timeoutError, toEngineError } from './errors.js';
 import { AbortFanout } from './abort-fanout.js';
 import { EXACT_OUTPUT_SETTINGS } from './output-settings.js';
 import { readJsonResult, type Column } from './result-json.js';
+import { returnsRows } from '../sql/format-clause.js';
 
 export interface EmbeddedEngineOptions {
   /** Data directory; created if missing, kept after close. */
@@ -168,6 +169,12 @@ class EmbeddedEngine implements Engine {
         if (call.stopped) throw call.stopped;
         const result = await this.runStatement(session, call, queryId, statements[i] ?? '', last ? 'JSON' : 'Null');
         const text = last ? result.text() : '';
+        if (last && text === '' && returnsRows(statements[i] ?? '')) {
+          throw new EngineError('Unexpected response: the last statement returns rows but the answer was empty, not the JSON asked for (does it set its own FORMAT?)', {
+            codeName: 'BAD_RESPONSE',
+            transient: false,
+          });
+        }
         if (text === '') {
           rowsRead += result.rowsRead;
           bytesRead += result.bytesRead;

@@ -109,6 +109,9 @@ export function serverErrorToEngineError(e: ServerError): EngineError {
  * decides: 5xx, 408 and 429 are transient, other 4xx permanent.
  */
 export function httpErrorToEngineError(status: number, body: string, exceptionCodeHeader?: string): EngineError {
+  // Current servers may write the exception into a JSON output format instead of plain text.
+  const jsonException = /^\s*\{/.test(body) ? exceptionOfJson(body) : undefined;
+  if (jsonException !== undefined) body = jsonException;
   const parsed = parseServerError(body);
   if (parsed) return serverErrorToEngineError(parsed);
   const headerCode = exceptionCodeHeader ? Number(exceptionCodeHeader) : NaN;
@@ -122,6 +125,15 @@ export function httpErrorToEngineError(status: number, body: string, exceptionCo
   }
   const transient = status >= 500 || status === 408 || status === 429;
   return new EngineError(`HTTP ${status}: ${text}`, { codeName: `HTTP_${status}`, transient });
+}
+
+function exceptionOfJson(body: string): string | undefined {
+  try {
+    const doc = JSON.parse(body) as { exception?: unknown };
+    return typeof doc.exception === 'string' ? doc.exception : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function abortedError(what = 'query'): EngineError {

@@ -1,31 +1,31 @@
 /**
- * The ClickHouse HTTP engine.
+ * The ClickHouse HTTP engine: plain keep-alive `node:http` POSTs, one per
+ * statement, the body parsed once (result-json.ts).
  *
- * Two paths share one server:
- *  - `runConfig`, called tens of thousands of times per unit, posts each statement
- *    with a bare keep-alive `node:http` request and parses the body once. Measured
- *    against a bare http.request loop (concurrency 16, 2,000 trivial queries) this
- *    costs ~1.0-1.1x wall and CPU, where @clickhouse/client 1.23 costs ~1.95x wall
- *    and ~2.6x CPU whatever the method (`query().json()` and `exec()` + one Buffer
- *    alike): every request goes through a `setTimeout(0)`, a `Readable.from(body)`
- *    pipeline, two AbortControllers and a tracing span.
- *  - everything else (version detection, `exec`, `query`, KILL QUERY) goes through
- *    @clickhouse/client, where its robustness matters more than microseconds.
+ * Why not @clickhouse/client: measured against a bare http.request loop
+ * (concurrency 16, 2,000 trivial queries) this path costs ~1.0-1.1x wall and
+ * CPU, where @clickhouse/client 1.23 costs ~1.95x wall and ~2.6x CPU whatever the
+ * method: every request goes through a `setTimeout(0)`, a `Readable.from(body)`
+ * pipeline, two AbortControllers and a tracing span. Its control calls (version,
+ * KILL QUERY, introspection) once went through it too; loading it cost every
+ * worker start ~30 ms for a handful of requests, so they share this path now,
+ * on a small pool of their own (a KILL must never wait behind the queries it
+ * is meant to stop).
  *
- * Both pools hold `concurrency` sockets and retire idle ones after `keepAliveTtlMs`
- * (2 s by default), below ClickHouse's keep-alive timeout (3 s on 18.16, announced
- * as `Keep-Alive: timeout=3`, which Node's agent also honours, minus 1 s).
+ * Both pools retire idle sockets after `keepAliveTtlMs` (2 s by default), below
+ * ClickHouse's keep-alive timeout (3 s on 18.16, announced as
+ * `Keep-Alive: timeout=3`, which Node's agent also honours, minus 1 s).
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import * as https from 'node:https';
-import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
+import type * as Https from 'node:https';
 import { UserError } from '../errors.js';
 import { EngineError, type Engine, type QueryOutcome, type Row, type RunOptions } from './engine.js';
 import { abortedError, httpErrorToEngineError, redactUrl, timeoutError, toEngineError } from './errors.js';
 import { AbortFanout } from './abort-fanout.js';
 import { exactOutputSettings, OUTPUT_SETTING_NAMES } from './output-settings.js';
 import { readJsonResult, type Column } from './result-json.js';
+import { returnsRows } from '../sql/format-clause.js';
 
 export interface HttpEngineOptions {
   /** http(s)://[user[:password]@]host:port[/path][?database=name]; credentials in the URL are used, never printed. */
@@ -63,8 +63,15 @@ interface Reply {
   headers: http.IncomingHttpHeaders;
 }
 
+/** Sockets for control requests (version, introspection, KILL QUERY, setup statements). */
+const CONTROL_SOCKETS = 4;
+
 /** One runConfig call: the request in flight, and why it was stopped (abort, timeout). */
 interface Call {
+  /** Which socket pool its requests use. */
+  agent: http.Agent;
+  /** False for a KILL QUERY itself: stopping it only drops its socket (no KILL of a KILL). */
+  killable?: boolean;
   req: http.ClientRequest | undefined;
   queryId: string | undefined;
   stopped: EngineError | undefined;
@@ -77,8 +84,8 @@ export function createHttpEngine(opts: HttpEngineOptions): Engine {
 
 class HttpEngine implements Engine {
   readonly kind = 'http' as const;
-  private readonly client: ClickHouseClient;
   private readonly agent: http.Agent;
+  private readonly controlAgent: http.Agent;
   private readonly request: typeof http.request;
   private readonly requestBase: http.RequestOptions;
   /** Path and fixed query parameters, ending in `?` or `&`, ready for `query_id=`. */
@@ -124,9 +131,13 @@ class HttpEngine implements Engine {
     // Agent `timeout` is the idle time after which a free socket is destroyed; Node
     // caps it further at the server's `Keep-Alive: timeout=N` hint minus 1 s.
     const secure = url.protocol === 'https:';
+    // node:https loads TLS (~10 ms at start-up): only for an https URL. getBuiltinModule: Node >= 20.16.
+    const https = secure ? ((process as unknown as { getBuiltinModule(id: string): unknown }).getBuiltinModule('node:https') as typeof Https) : undefined;
     const agentOptions = { keepAlive: true, maxSockets: opts.concurrency, timeout: ttl, scheduling: 'lifo' as const };
-    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.request = secure ? https.request : http.request;
+    this.agent = https ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    const controlOptions = { ...agentOptions, maxSockets: CONTROL_SOCKETS };
+    this.controlAgent = https ? new https.Agent(controlOptions) : new http.Agent(controlOptions);
+    this.request = https ? https.request : http.request;
     const headers: http.OutgoingHttpHeaders = { 'Content-Type': 'text/plain; charset=UTF-8', 'User-Agent': 'sweep' };
     // Basic auth works on every server version (X-ClickHouse-User is newer than 18.16).
     headers['Authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
@@ -141,20 +152,6 @@ class HttpEngine implements Engine {
     const pathname = url.pathname || '/';
     this.pathPrefix = database ? `${pathname}?database=${encodeURIComponent(database)}&` : `${pathname}?`;
 
-    this.client = createClient({
-      url: this.displayUrl,
-      username,
-      password,
-      ...(database ? { database } : {}),
-      application: 'sweep',
-      max_open_connections: opts.concurrency,
-      // An idle-socket timer, not a deadline: long silent statements (setup DDL) need headroom.
-      request_timeout: Math.max(opts.queryTimeoutMs, 30_000) + 5_000,
-      keep_alive: { enabled: true, idle_socket_ttl: ttl },
-      compression: { request: false, response: false },
-      // The client logs failed requests itself; errors reach the caller as EngineErrors instead.
-      log: { level: ClickHouseLogLevel.OFF },
-    });
   }
 
   async version(): Promise<string> {
@@ -179,7 +176,7 @@ class HttpEngine implements Engine {
     // Later statements pass session_check so an expired session is an error, not a silently fresh one.
     const session = n > 1 ? `&session_id=sweep-${randomUUID()}&session_timeout=${SESSION_TIMEOUT_S}` : '';
 
-    const call: Call = { req: undefined, queryId: undefined, stopped: undefined, kill: undefined };
+    const call: Call = { agent: this.agent, req: undefined, queryId: undefined, stopped: undefined, kill: undefined };
     const timeoutMs = opts.timeoutMs ?? this.queryTimeoutMs;
     const timer = timeoutMs > 0 ? setTimeout(() => this.stop(call, timeoutError(timeoutMs)), timeoutMs) : undefined;
     if (signal) this.aborts.add(signal, call);
@@ -197,6 +194,7 @@ class HttpEngine implements Engine {
         const query = `${last ? '&default_format=JSON' : '&default_format=Null'}${params}${sessionParams}`;
         const reply = await this.send(call, queryId, query, statements[i] ?? '');
         const summary = parseSummary(reply.headers['x-clickhouse-summary']);
+        if (last) checkAnswerFormat(reply, statements[i] ?? '');
         if (!last || reply.body.length === 0) {
           rowsRead += summary.rows;
           bytesRead += summary.bytes;
@@ -224,45 +222,41 @@ class HttpEngine implements Engine {
   }
 
   async exec(sql: string, opts: { signal?: AbortSignal; settings?: Record<string, string | number> } = {}): Promise<void> {
-    if (opts.signal?.aborted) throw abortedError();
-    const queryId = `sweep-exec-${randomUUID()}`;
-    let kill: Promise<void> | undefined;
-    const onAbort = (): void => {
-      kill = this.kill(`query_id = ${quote(queryId)}`, true).catch(() => {});
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await this.client.command({
-        query: sql,
-        query_id: queryId,
-        ...(opts.settings ? { clickhouse_settings: opts.settings } : {}),
-        ...(opts.signal ? { abort_signal: opts.signal } : {}),
-      });
-    } catch (err) {
-      if (opts.signal?.aborted) {
-        await kill;
-        throw abortedError();
-      }
-      throw this.withTarget(toEngineError(err));
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
+    // No deadline of ours: setup statements (CREATE ... AS SELECT, INSERT) may run long; the signal stops them.
+    await this.control(sql, { queryId: `sweep-exec-${randomUUID()}`, format: 'Null', settings: opts.settings, signal: opts.signal, timeoutMs: 0 });
   }
 
   async query(sql: string, opts: { signal?: AbortSignal } = {}): Promise<Row[]> {
-    if (opts.signal?.aborted) throw abortedError();
+    const reply = await this.control(sql, { queryId: `sweep-query-${randomUUID()}`, format: 'JSON', signal: opts.signal, timeoutMs: Math.max(this.queryTimeoutMs, 30_000) });
+    return reply.body.length === 0 ? [] : readJsonResult(reply.body.toString('utf8')).rows;
+  }
+
+  /**
+   * One statement on the control pool, with none of the config's settings; a
+   * stale keep-alive socket is retried once, an abort or the deadline KILLs it
+   * on the server as runConfig does.
+   */
+  private async control(
+    sql: string,
+    o: { queryId: string; format: string; settings?: Record<string, string | number> | undefined; signal?: AbortSignal | undefined; timeoutMs: number; killable?: boolean },
+  ): Promise<Reply> {
+    if (o.signal?.aborted) throw abortedError();
+    const call: Call = { agent: this.controlAgent, killable: o.killable ?? true, req: undefined, queryId: undefined, stopped: undefined, kill: undefined };
+    const timer = o.timeoutMs > 0 ? setTimeout(() => this.stop(call, timeoutError(o.timeoutMs)), o.timeoutMs) : undefined;
+    if (o.signal) this.aborts.add(o.signal, call);
+    let params = `&default_format=${o.format}`;
+    for (const key in o.settings ?? {}) params += `&${encodeURIComponent(key)}=${encodeURIComponent(String(o.settings?.[key]))}`;
     try {
-      return await retryOnStaleSocket(async () => {
-        const rs = await this.client.query({
-          query: sql,
-          format: 'JSONEachRow',
-          ...(opts.signal ? { abort_signal: opts.signal } : {}),
-        });
-        return rs.json<Row>();
-      });
+      return await this.send(call, o.queryId, params, sql);
     } catch (err) {
-      if (opts.signal?.aborted) throw abortedError();
+      if (call.stopped) {
+        await call.kill;
+        throw call.stopped;
+      }
       throw this.withTarget(toEngineError(err));
+    } finally {
+      if (timer) clearTimeout(timer);
+      if (o.signal) this.aborts.remove(o.signal, call);
     }
   }
 
@@ -273,7 +267,7 @@ class HttpEngine implements Engine {
 
   async close(): Promise<void> {
     this.agent.destroy();
-    await this.client.close();
+    this.controlAgent.destroy();
   }
 
   private capabilities(): Promise<Capabilities> {
@@ -319,7 +313,7 @@ class HttpEngine implements Engine {
     if (call.stopped) return Promise.reject(call.stopped);
     return new Promise<Reply>((resolve, reject) => {
       let responded = false;
-      const req = this.request({ ...this.requestBase, path: `${this.pathPrefix}query_id=${encodeURIComponent(queryId)}${query}` }, (res) => {
+      const req = this.request({ ...this.requestBase, agent: call.agent, path: `${this.pathPrefix}query_id=${encodeURIComponent(queryId)}${query}` }, (res) => {
         responded = true;
         const chunks: Buffer[] = [];
         let length = 0;
@@ -366,6 +360,7 @@ class HttpEngine implements Engine {
     // Between statements nothing runs; the next statement will not start.
     if (!req || !call.queryId) return;
     req.destroy(reason);
+    if (call.killable === false) return;
     call.kill = this.kill(`query_id = ${quote(call.queryId)}`, true).catch(() => {});
   }
 
@@ -378,14 +373,13 @@ class HttpEngine implements Engine {
     const deadline = Date.now() + KILL_DEADLINE_MS;
     for (const pause of expectOne ? [0, 100, 300] : [0]) {
       if (pause) await new Promise((r) => setTimeout(r, pause));
-      const killed = await retryOnStaleSocket(async () => {
-        const rs = await this.client.query({
-          query: `KILL QUERY WHERE ${where} ASYNC`,
-          format: 'JSONEachRow',
-          abort_signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
-        });
-        return rs.json<Row>();
+      const reply = await this.control(`KILL QUERY WHERE ${where} ASYNC`, {
+        queryId: `sweep-kill-${randomUUID()}`,
+        format: 'JSON',
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        killable: false,
       });
+      const killed = reply.body.length === 0 ? [] : readJsonResult(reply.body.toString('utf8')).rows;
       if (killed.length > 0 || Date.now() >= deadline) return;
     }
   }
@@ -407,16 +401,23 @@ function isStaleSocketError(err: unknown): boolean {
 }
 
 /**
- * @clickhouse/client does not retry a request whose pooled socket the server had
- * already closed; for idempotent reads one immediate retry is safe.
+ * The last statement's answer must be the JSON asked for: current servers name
+ * the format they wrote (X-ClickHouse-Format; 18.16 sends no such header), and
+ * an empty body is only an answer from a statement that returns no rows.
  */
-async function retryOnStaleSocket<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || /socket hang up/i.test(String(e.message))) return fn();
-    throw err;
+function checkAnswerFormat(reply: Reply, sql: string): void {
+  const format = reply.headers['x-clickhouse-format'];
+  if (typeof format === 'string' && format !== 'JSON') {
+    throw new EngineError(`Unexpected response: the server answered in ${format}, not the JSON asked for (does the last statement set its own FORMAT?)`, {
+      codeName: 'BAD_RESPONSE',
+      transient: false,
+    });
+  }
+  if (reply.body.length === 0 && returnsRows(sql)) {
+    throw new EngineError('Unexpected response: the last statement returns rows but the answer was empty, not the JSON asked for (does it set its own FORMAT?)', {
+      codeName: 'BAD_RESPONSE',
+      transient: false,
+    });
   }
 }
 

@@ -27,9 +27,8 @@ import { SETUP_SQL } from '../setup/setup.js';
 import { lineOf } from '../sql/lexer.js';
 import { ownFormatOfLastStatement } from '../sql/format-clause.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
-import { EPOCH_FIELDS } from '../grid/epochs.js';
 import { VALUES_FILE } from '../grid/frozen.js';
-import { describeValuesNote, resolveParams, type ResolvedGrid, type ResolvedParam, type ValuesNote } from '../grid/resolve.js';
+import { describeValuesNote, placeholderNames, resolveParams, type ResolvedGrid, type ResolvedParam, type ValuesNote } from '../grid/resolve.js';
 import type { ParamValue } from '../results/record.js';
 import { expandGrid, type Config, type Grid, type GridStats } from '../spec/grid.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
@@ -137,8 +136,7 @@ export async function prepareSweep(specPath: string, cwd: string, opts: PrepareO
   }
   const paramNames = Object.keys(spec.params);
   const epochNames = paramNames.filter((n) => paramFormOf(spec.params[n] as Spec['params'][string]) === 'every');
-  const slotNames = [...paramNames, ...epochNames.flatMap((n) => EPOCH_FIELDS.map((f) => `${n}.${f}`))];
-  const tpl = compileTemplate(text, templateLabel, slotNames);
+  const tpl = compileTemplate(text, templateLabel, placeholderNames(spec));
   checkEpochSlots(tpl, epochNames, templateLabel, loaded);
   const own = ownFormatOfLastStatement(text);
   if (own) {

@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import type { ParamValue } from '../results/record.js';
 import type { LoadedSpec } from '../spec/load.js';
 import { paramFormOf, type ExternalValues, type ParamFormKey, type Spec } from '../spec/schema.js';
-import { epochPeriods } from './epochs.js';
+import { EPOCH_FIELDS, epochPeriods } from './epochs.js';
 import { readExternalValues, SourceEngine, type ExternalContext } from './external.js';
 import { diffValues, readFrozen, sameSource, VALUES_FILE, type FrozenParam, type FrozenValues } from './frozen.js';
 import { numRangeValues, stepRangeValues } from './range.js';
@@ -61,6 +61,29 @@ function failAt(locate: Locate, name: string) {
   return (key: string, message: string): never => {
     throw new UserError('SPEC_INVALID', `${locate(['params', name, key])}: params.${name}.${key}: ${message}`);
   };
+}
+
+/** The names a template may use: every param, and `p.start`/`p.end` of each date epoch param. */
+export function placeholderNames(spec: Spec): string[] {
+  const names = Object.keys(spec.params);
+  const epochs = names.filter((n) => paramFormOf(spec.params[n] as Spec['params'][string]) === 'every');
+  return [...names, ...epochs.flatMap((n) => EPOCH_FIELDS.map((f) => `${n}.${f}`))];
+}
+
+/**
+ * Each param's values as the generated sweep in `outDir` has them, for readers
+ * of its results (export, report): lists, ranges and epochs computed again,
+ * values from outside taken from the frozen values.json (an empty list when
+ * there is none: the manifest's configs still carry every value).
+ */
+export function resolvedAfterGenerate(spec: Spec, outDir: string): ResolvedParam[] {
+  const frozen = readFrozen(outDir);
+  return Object.keys(spec.params).map((name) => {
+    const inline = resolveInlineParam(spec, name, () => 'spec');
+    if (inline) return inline;
+    const p = spec.params[name] as Spec['params'][string];
+    return { name, form: paramFormOf(p), values: frozen?.params[name]?.values ?? [] };
+  });
 }
 
 /** The params that need no I/O (lists, ranges, epochs); outside sources are refused (they need resolveParams). */

@@ -11,6 +11,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { defaultReportPath } from '../report/report.js';
 import { mergeResults, type MergeReport } from '../results/merge.js';
 import { RemoteError, type SyncSummary, type Transport } from '../transport/transport.js';
 import { acquireSweepLock } from '../worker/lock.js';
@@ -31,6 +32,8 @@ export interface CollectReport extends MergeReport {
   host: string;
   dir: string;
   out: string;
+  /** Where `sweep report` (or `collect --report`) writes the HTML report. */
+  report: string;
   sync: SyncSummary | null;
   warnings: string[];
   connections: number;
@@ -60,7 +63,8 @@ async function collectLocked(ctx: SweepContext, opts: CollectOptions, log: (line
       sync = await transport.pull(posix.join(ctx.sweepDir, 'results'), localResults, {
         step: 'collect',
         timeoutMs: 60 * 60_000,
-        filters: ['--include=*.ndjson', '--exclude=*'],
+        // results/shapes/<unit>.ndjson carry the column types (record v2); .previous/ and .superseded/ stay on the host.
+        filters: ['--include=/shapes/', '--include=*.ndjson', '--exclude=*'],
       });
     } catch (err) {
       if (err instanceof RemoteError && /No such file or directory/.test(err.message)) {
@@ -87,6 +91,7 @@ async function collectLocked(ctx: SweepContext, opts: CollectOptions, log: (line
     host: transport.host,
     dir: ctx.sweepDir,
     out: ctx.outDir,
+    report: defaultReportPath(ctx.outDir),
     sync,
     ...merged,
     warnings,

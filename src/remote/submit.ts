@@ -424,6 +424,7 @@ function finish(report: SubmitReport, transport: Transport, t0: number): SubmitR
 export const PUSH_FILTERS: readonly string[] = [
   '--include=/manifest.json',
   '--include=/spec.json',
+  '--include=/setup.sql',
   `--include=/${WORKER_BUNDLE}`,
   '--include=/units/***',
   '--include=/sql/***',

@@ -464,6 +464,8 @@ async function fsyncDir(dir: string): Promise<void> {
 export interface AppenderOptions {
   /** Flush when this many lines are buffered (default 256). */
   maxLines?: number;
+  /** Flush when the buffered lines hold this many characters (default 4 MiB): big results do not pile up. */
+  maxChars?: number;
   /** Flush at most this long after the first buffered line (default 200 ms). */
   maxDelayMs?: number;
   /** fsync after every batch (default true). */
@@ -480,6 +482,8 @@ export interface AppenderOptions {
 export class NdjsonAppender {
   private readonly fd: number;
   private readonly maxLines: number;
+  private readonly maxChars: number;
+  private bufferedChars = 0;
   private readonly maxDelayMs: number;
   private readonly doFsync: boolean;
   private buffered: string[] = [];
@@ -493,6 +497,7 @@ export class NdjsonAppender {
   private constructor(fd: number, opts: AppenderOptions) {
     this.fd = fd;
     this.maxLines = opts.maxLines ?? 256;
+    this.maxChars = opts.maxChars ?? 4 * 1024 * 1024;
     this.maxDelayMs = opts.maxDelayMs ?? 200;
     this.doFsync = opts.fsync ?? true;
   }
@@ -520,7 +525,8 @@ export class NdjsonAppender {
     if (this.failure) throw this.failure;
     if (this.closed) throw new Error('NdjsonAppender: append after close');
     this.buffered.push(line);
-    if (this.buffered.length >= this.maxLines) {
+    this.bufferedChars += line.length;
+    if (this.buffered.length >= this.maxLines || this.bufferedChars >= this.maxChars) {
       if (!this.inFlight) void this.flush().catch(() => {});
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -545,12 +551,13 @@ export class NdjsonAppender {
     if (this.buffered.length === 0) return;
     const lines = this.buffered;
     this.buffered = [];
+    this.bufferedChars = 0;
     this.inFlight = this.writeBatch(lines).finally(() => {
       this.inFlight = undefined;
     });
     await this.inFlight;
     // Lines appended while this batch was in flight and already past the threshold.
-    if (this.buffered.length >= this.maxLines) await this.flush();
+    if (this.buffered.length >= this.maxLines || this.bufferedChars >= this.maxChars) await this.flush();
   }
 
   private async writeBatch(lines: string[]): Promise<void> {
@@ -581,6 +588,7 @@ export class NdjsonAppender {
     const data = Buffer.from(`${this.buffered.join('\n')}\n`, 'utf8');
     const n = this.buffered.length;
     this.buffered = [];
+    this.bufferedChars = 0;
     let off = 0;
     while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
     if (this.doFsync) fsyncSync(this.fd);

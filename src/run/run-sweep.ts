@@ -18,10 +18,12 @@ import { createEngine, type Engine } from '../engine/index.js';
 import { UserError } from '../errors.js';
 import { checkOutDir, defaultOutDir, generate, prepareSweep } from '../generate/generate.js';
 import { readManifestHead } from '../remote/context.js';
+import { defaultReportPath } from '../report/report.js';
 import { forEachLine } from '../results/ndjson.js';
 import { moveResultsAside } from '../results/aside.js';
 import { mergeResults, type MergeReport } from '../results/merge.js';
 import { liveUnits, runSetup, type SetupOutcome } from '../setup/setup.js';
+import { concurrencyCeiling, type ConcurrencySetting } from '../spec/concurrency.js';
 import type { Spec } from '../spec/schema.js';
 import { acquireSweepLock } from '../worker/lock.js';
 import { exitCodeOf, runUnit, type RunUnitSummary } from '../worker/run-unit.js';
@@ -37,7 +39,8 @@ export interface RunSweepOptions {
   /** generate's --out (default out/<name>). */
   outDir?: string;
   clickhouseUrl?: string;
-  concurrency?: number;
+  /** Queries in flight per unit: a number or 'auto' (default: the spec's). */
+  concurrency?: ConcurrencySetting;
   /** Units at once in this process (default 1). */
   jobs?: number;
   /** Queue the units in the user's local pueue daemon instead of running them here. */
@@ -89,7 +92,8 @@ export interface RunSweepSummary {
   errors: MergeReport['errors'];
   /** Set with --fresh: where the earlier results went. */
   moved_aside: string | null;
-  outputs: { dir: string; results: string; rows: string; per_unit: string; log: string; logs: string };
+  /** `report`: where `sweep report` (or `sweep run --report`) writes the HTML report. */
+  outputs: { dir: string; results: string; rows: string; per_unit: string; log: string; logs: string; report: string };
   interrupted: StopSignal | null;
   /** With --pueue --detach after a signal: the tasks left running. */
   detached: boolean;
@@ -148,7 +152,7 @@ export interface RunContext {
   log: (line: string) => void;
   configs: number;
   t0: number;
-  concurrency: number;
+  concurrency: ConcurrencySetting;
   jobs: number;
   rerun: RerunMode;
   setup: SetupOutcome;
@@ -186,7 +190,7 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   const only = parseOnly(opts.only ?? [], Object.keys(spec.params));
   const outDir = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(spec, cwd);
   // The embedded engine is one process's (its data dir); pueue tasks are separate processes.
-  const choice = chooseEngine({ spec, sweepDir: outDir, flagUrl: opts.clickhouseUrl, env, concurrency: concurrency * jobs, refusePassword: true });
+  const choice = chooseEngine({ spec, sweepDir: outDir, flagUrl: opts.clickhouseUrl, env, concurrency: concurrencyCeiling(concurrency) * jobs, refusePassword: true });
   if (opts.pueue && choice.kind === 'embedded') {
     throw new UserError('FLAG_INVALID', '--pueue: expected a ClickHouse server (--clickhouse-url, CLICKHOUSE_URL or clickhouse.url): the embedded engine lives in one process, so its units run in this one');
   }
@@ -371,7 +375,7 @@ async function finish(ctx: RunContext, o: UnitsOutcome): Promise<RunSweepSummary
     slowest: await slowestConfigs(merged.files.results, 5),
     errors: merged.errors,
     moved_aside: ctx.movedAside,
-    outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs') },
+    outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs'), report: defaultReportPath(outDir) },
     interrupted: o.interrupted,
     detached: o.detached,
     complete: merged.complete && !o.interrupted,

@@ -211,6 +211,7 @@ function unionExpected(path: Array<string | number>): string {
   if (path[0] === 'params' && path.length === 3 && typeof path[2] === 'string') return 'a number (or its text)';
   if (path[0] === 'params' || path[0] === 'exclude') return 'a string or a number';
   if (path[0] === 'worker' && path[1] === 'max_threads') return '"auto" or a positive integer';
+  if (path[0] === 'worker' && path[1] === 'concurrency') return 'a positive integer, "auto", or {min, max}';
   return 'a valid value';
 }
 

@@ -60,8 +60,17 @@ const clickhouseSchema = z.strictObject({
   user: z.string().min(1).default('default'),
 });
 
+/** Queries in flight per unit: a number, `auto` (seek the best, 1 to 32), or auto within `{min, max}`. */
+const concurrencySchema = z.union([
+  z.number().int().min(1).max(1024),
+  z.literal('auto'),
+  z.strictObject({ min: z.number().int().min(1).max(1024).default(1), max: z.number().int().min(1).max(1024).default(32) }),
+]);
+
+export type { ConcurrencyPlan, ConcurrencySetting } from './concurrency.js';
+
 const workerSchema = z.strictObject({
-  concurrency: z.number().int().min(1).max(1024).default(16),
+  concurrency: concurrencySchema.default(16),
   max_threads: z.union([z.literal('auto'), z.number().int().min(1).max(4096)]).default('auto'),
   retries: z.number().int().min(0).max(100).default(3),
   query_timeout_s: z.number().positive().max(7 * 24 * 3600).default(600),
@@ -88,6 +97,17 @@ const afterSchema = z.strictObject({
   sql: z.string().min(1),
 });
 
+/** What `sweep report` plots by default (flags override): see src/report/. */
+const reportSchema = z.strictObject({
+  /** A numeric result column; default: the first numeric one. */
+  metric: z.string().min(1).optional(),
+  higher_is_better: z.boolean().default(true),
+  /** How configs (and a config's rows) are combined into one heatmap cell or marginal point. */
+  aggregate: z.enum(['mean', 'median', 'max', 'min']).default('mean'),
+  /** Rows to keep, e.g. `horizon = 20` or `horizon = 20 and signals >= 30` (src/report/filter.ts). */
+  filter: z.string().min(1).optional(),
+});
+
 export const specSchema = z.strictObject({
   name: z.string().regex(SWEEP_NAME, 'a name matching [a-z0-9][a-z0-9_-]{0,63}'),
   template: z.string().min(1),
@@ -105,6 +125,7 @@ export const specSchema = z.strictObject({
   worker: workerSchema.default(WORKER_DEFAULTS),
   remote: remoteSchema.optional(),
   after: z.array(afterSchema).default([]),
+  report: reportSchema.optional(),
 });
 
 export type Spec = z.output<typeof specSchema>;
@@ -132,6 +153,7 @@ export function paramFormKeyOf(raw: Record<string, unknown>): ParamFormKey | und
 export type ClickHouseSettings = Spec['clickhouse'];
 export type WorkerSettings = Spec['worker'];
 export type RemoteSettings = NonNullable<Spec['remote']>;
+export type ReportSettings = NonNullable<Spec['report']>;
 
 /** Keys a strict object accepts, for "unknown key" messages. */
 export function allowedKeys(path: ReadonlyArray<PropertyKey>): string[] | undefined {

@@ -78,3 +78,23 @@ export function ownFormatOfLastStatement(sql: string): FormatClause | undefined 
   }
   return hasCode ? found : lastFound;
 }
+
+const NO_RESULT = new Set(['INSERT', 'CREATE', 'DROP', 'ALTER', 'SET', 'USE', 'OPTIMIZE', 'TRUNCATE', 'RENAME', 'SYSTEM', 'KILL', 'ATTACH', 'DETACH', 'GRANT', 'REVOKE', 'DELETE', 'UPDATE']);
+
+/**
+ * Does a statement answer with a result set (SELECT, WITH, SHOW, a parenthesised
+ * query, ...), as opposed to DDL, INSERT or SET? An engine that asked for JSON
+ * and got nothing back from such a statement cannot say "zero rows": it got
+ * no answer in the format it asked for (a FORMAT clause of the query's own).
+ */
+export function returnsRows(sql: string): boolean {
+  for (const seg of lexSql(sql)) {
+    if (seg.kind === 'comment') continue;
+    if (seg.kind !== 'code') return true;
+    const m = /\S+/.exec(seg.text);
+    if (!m) continue;
+    const word = /^[A-Za-z_]+/.exec(m[0])?.[0].toUpperCase();
+    return word === undefined || !NO_RESULT.has(word);
+  }
+  return false;
+}

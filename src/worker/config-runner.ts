@@ -73,10 +73,19 @@ interface RecordFields {
 export class ConfigRunner {
   private readonly host = hostname();
   private readonly idPrefixLength: number;
+  /** max_threads sent now (auto concurrency changes it). */
+  maxThreads: number;
 
   constructor(private readonly ctx: RunnerContext) {
+    this.maxThreads = ctx.maxThreads;
     // Config ids start with the unit id and `__` (src/spec/ids.ts): query ids carry the unit once.
     this.idPrefixLength = ctx.unit.unit === ALL_UNIT ? 0 : ctx.unit.unit.length + 2;
+  }
+
+  /** Threads per query from now on (with concurrency auto, as the number in flight changes). */
+  setMaxThreads(n: number): void {
+    this.maxThreads = n;
+    this.ctx.settings = { ...this.ctx.settings, max_threads: n };
   }
 
   /** The query id of an attempt: `<sweep>:<unit>:<run>:<rest of the config id>:<attempt>`. */
@@ -157,7 +166,7 @@ export class ConfigRunner {
       elapsed_ms: Math.round(f.elapsedMs * 1000) / 1000,
       attempts: job.attempts,
       query_id: f.queryId,
-      max_threads: this.ctx.maxThreads,
+      max_threads: this.maxThreads,
       engine: this.ctx.engineLabel,
       host: this.host,
       worker: TOOL_VERSION,

@@ -24,10 +24,11 @@ import { createEngine, type Engine, type EngineOptions } from '../engine/index.j
 import { UserError, WorkFailed } from '../errors.js';
 import { cutTornTail, NdjsonAppender, rewriteKeeping, scanRecordHeads, type AppenderOptions, type TornTail } from '../results/ndjson.js';
 import { currentSetupGeneration } from '../setup/setup.js';
+import { concurrencyPlan, type ConcurrencyPlan, type ConcurrencySetting } from '../spec/concurrency.js';
 import { ConfigRunner, HaltWatch, jobsOf, ShapeBook, type Job } from './config-runner.js';
 import { deferOptimizingCompiler } from './jit.js';
 import { acquireUnitLock, type UnitLock } from './lock.js';
-import { autoMaxThreads, readThreadFacts } from './max-threads.js';
+import { autoMaxThreads, readThreadFacts, type ThreadFacts } from './max-threads.js';
 import { progressLine, RateMeter, startTicker, type Counts } from './progress.js';
 import { backoffMs, classifyFailure } from './retry.js';
 import { Dispatcher } from './scheduler.js';
@@ -44,7 +45,8 @@ export interface RunUnitOptions {
   clickhouseUrl?: string;
   /** An engine the caller owns and keeps open (`sweep run` shares one across units); with `target`. */
   engine?: { engine: Engine; target: string; display: string };
-  concurrency?: number;
+  /** Queries in flight: a number, or `auto` / {min, max} to seek the best (default: the spec's). */
+  concurrency?: ConcurrencySetting;
   maxThreads?: number | 'auto';
   /** Units running at once on this host (default: the spec's remote.parallel, else 1). */
   unitsAtOnce?: number;
@@ -100,7 +102,10 @@ export interface RunUnitSummary {
   /** Configs run again although they had a record, by reason. */
   rerun: RerunReasons;
   elapsed_s: number;
+  /** The most queries in flight (auto: its ceiling). */
   concurrency: number;
+  /** With concurrency auto: every change it made, and where it ended. */
+  auto: { final: number; changes: Array<{ from: number; to: number; rate: number; reason: string }> } | null;
   max_threads: number | null;
   interrupted: StopSignal | null;
   /** Set when the first configs all failed with one permanent error and the unit stopped. */
@@ -123,7 +128,9 @@ interface UnitRun {
   opts: RunUnitOptions;
   u: UnitDir;
   t0: number;
+  /** The ceiling of queries in flight. */
   concurrency: number;
+  concurrencyPlan: ConcurrencyPlan;
   unitsAtOnce: number;
   rerun: RerunMode;
   engineTarget: EngineTarget;
@@ -152,8 +159,15 @@ export async function runUnit(opts: RunUnitOptions): Promise<RunUnitSummary> {
   const stopper = new Stopper(run);
   try {
     const file = await planFile(run);
-    const summarise = (engineLabel: string | null, maxThreads: number | null, failure: string | null, runMs: number, halted: RunUnitSummary['halted'], movedAside: number) =>
-      summary(run, file, { engineLabel, maxThreads, failure, runMs, halted, movedAside });
+    const summarise = (
+      engineLabel: string | null,
+      maxThreads: number | null,
+      failure: string | null,
+      runMs: number,
+      halted: RunUnitSummary['halted'],
+      movedAside: number,
+      auto: RunUnitSummary['auto'] = null,
+    ) => summary(run, file, { engineLabel, maxThreads, failure, runMs, halted, movedAside, auto });
     if (file.plan.todo.length === 0 || run.interrupted) {
       await early?.discard();
       // Only older duplicates can be moved aside here; nothing is rerun.
@@ -169,13 +183,17 @@ export async function runUnit(opts: RunUnitOptions): Promise<RunUnitSummary> {
       // A worker killed with -9 left its queries running; we hold the unit's lock, so any
       // query of this unit on the server is such an orphan. Cancel before starting ours.
       await engine.cancelQueries(queryIdPrefix).catch((err: unknown) => run.log(`${u.unit}: could not cancel earlier queries of this unit: ${String(err)}`));
-      const maxThreads = await chooseMaxThreads(engine, opts.maxThreads ?? u.spec.worker.max_threads, run.concurrency, run.unitsAtOnce);
+      const threadSetting = opts.maxThreads ?? u.spec.worker.max_threads;
+      const facts = threadSetting === 'auto' ? await readThreadFacts(engine) : undefined;
+      const startLevel = run.concurrencyPlan.kind === 'auto' ? startOf(run.concurrencyPlan) : run.concurrency;
+      const maxThreads = facts ? autoMaxThreads(facts, startLevel, run.unitsAtOnce) : { maxThreads: threadSetting as number, explanation: `max_threads ${threadSetting} (set)` };
       run.log(`${u.unit}: ${maxThreads.explanation}`);
-      run.log(`${u.unit}: ${engineLabel} at ${run.engineTarget.display}, concurrency ${run.concurrency}`);
+      const cp = run.concurrencyPlan;
+      run.log(`${u.unit}: ${engineLabel} at ${run.engineTarget.display}, concurrency ${cp.kind === 'auto' ? `auto (${cp.min} to ${cp.max}, starting at ${startLevel})` : run.concurrency}`);
       if (run.interrupted) return finish(run, summarise(engineLabel, maxThreads.maxThreads, null, 0, null, 0));
       const moved = await compact(run, file.plan);
-      const result = await runConfigs(run, stopper, file, engine, engineLabel, maxThreads.maxThreads, `${queryIdPrefix}${randomBytes(4).toString('hex')}:`);
-      return finish(run, summarise(engineLabel, maxThreads.maxThreads, result.failure, result.runMs, result.halted, moved));
+      const result = await runConfigs(run, stopper, file, engine, engineLabel, { maxThreads: maxThreads.maxThreads, facts }, `${queryIdPrefix}${randomBytes(4).toString('hex')}:`);
+      return finish(run, summarise(engineLabel, result.maxThreads, result.failure, result.runMs, result.halted, moved, result.auto));
     } finally {
       if (owned) await engine.close().catch(() => {});
     }
@@ -198,7 +216,8 @@ function openUnit(opts: RunUnitOptions): UnitRun {
   const t0 = performance.now();
   const env = opts.env ?? process.env;
   const u = loadUnitDir(opts.dir, opts.unit, opts.cwd);
-  const concurrency = positiveInt(opts.concurrency ?? u.spec.worker.concurrency, '--concurrency');
+  const plan = concurrencyPlan(opts.concurrency ?? u.spec.worker.concurrency);
+  const concurrency = positiveInt(plan.kind === 'fixed' ? plan.n : plan.max, '--concurrency');
   const unitsAtOnce = positiveInt(opts.unitsAtOnce ?? u.spec.remote?.parallel ?? 1, '--units-at-once');
   const engineTarget: EngineTarget = opts.engine
     ? { options: undefined, target: opts.engine.target, display: opts.engine.display }
@@ -216,6 +235,7 @@ function openUnit(opts: RunUnitOptions): UnitRun {
     u,
     t0,
     concurrency,
+    concurrencyPlan: plan,
     unitsAtOnce,
     rerun: opts.rerun ?? 'errors',
     engineTarget,
@@ -381,9 +401,9 @@ async function waitForServer(
   }
 }
 
-async function chooseMaxThreads(engine: Engine, setting: number | 'auto', concurrency: number, unitsAtOnce: number) {
-  if (setting !== 'auto') return { maxThreads: setting, explanation: `max_threads ${setting} (set)` };
-  return autoMaxThreads(await readThreadFacts(engine), concurrency, unitsAtOnce);
+/** Where auto starts its search: 2 (or the floor of its range). */
+function startOf(p: { min: number; max: number }): number {
+  return Math.min(p.max, Math.max(p.min, 2));
 }
 
 // ---------------------------------------------------------------- run
@@ -392,9 +412,21 @@ interface RunOutcome {
   failure: string | null;
   runMs: number;
   halted: RunUnitSummary['halted'];
+  /** The max_threads in force at the end (auto concurrency re-sizes it). */
+  maxThreads: number;
+  auto: RunUnitSummary['auto'];
 }
 
-async function runConfigs(run: UnitRun, stopper: Stopper, file: FileState, engine: Engine, engineLabel: string, maxThreads: number, queryIdPrefix: string): Promise<RunOutcome> {
+async function runConfigs(
+  run: UnitRun,
+  stopper: Stopper,
+  file: FileState,
+  engine: Engine,
+  engineLabel: string,
+  threads: { maxThreads: number; facts: ThreadFacts | undefined },
+  queryIdPrefix: string,
+): Promise<RunOutcome> {
+  const maxThreads = threads.maxThreads;
   const { u, opts, log, concurrency, label } = run;
   const worker = u.spec.worker;
   const out = NdjsonAppender.open(u.resultsPath, opts.appender);
@@ -422,8 +454,18 @@ async function runConfigs(run: UnitRun, stopper: Stopper, file: FileState, engin
   });
 
   let lastConcurrency = concurrency;
+  const cp = run.concurrencyPlan;
+  const autoChanges: NonNullable<RunUnitSummary['auto']>['changes'] = [];
   const d = new Dispatcher<Job>({
     concurrency,
+    ...(cp.kind === 'auto' ? { auto: { min: cp.min, max: cp.max, start: startOf(cp) } } : {}),
+    onAuto: (a) => {
+      autoChanges.push({ from: a.from, to: a.to, rate: Math.round(a.rate * 10) / 10, reason: a.reason });
+      // Threads per query follow the number of queries in flight, so the server's soft limit stays shared.
+      const threadsNow = threads.facts ? autoMaxThreads(threads.facts, a.to, run.unitsAtOnce).maxThreads : runner.maxThreads;
+      if (threadsNow !== runner.maxThreads) runner.setMaxThreads(threadsNow);
+      log(`${u.unit}: concurrency ${a.from} -> ${a.to} (auto: ${a.reason}${a.rate > 0 ? `, ${a.rate.toFixed(1)} configs/s` : ''}); max_threads ${runner.maxThreads}`);
+    },
     attempt: runner.attempt,
     probe: async (signal) => {
       await engine.query('SELECT 1', { signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]) });
@@ -486,11 +528,12 @@ async function runConfigs(run: UnitRun, stopper: Stopper, file: FileState, engin
     result.stopped === 'unreachable'
       ? `ClickHouse at ${run.engineTarget.display} did not take queries for ${Math.round((opts.outageTimeoutMs ?? 300_000) / 1000)} s (${result.reason ?? 'no answer'})`
       : null;
+  const auto = cp.kind === 'auto' ? { final: d.concurrency, changes: autoChanges } : null;
   if (halt.halted) {
     const h = halt.halted;
     log(`${u.unit}: halted: every config failed with ${h.code ?? ''}${h.code !== null ? ' ' : ''}${h.name} (the first ${h.configs}); fix the template or its data, then run again`);
   }
-  return { failure, runMs: performance.now() - runStart, halted: halt.halted ?? null };
+  return { failure, runMs: performance.now() - runStart, halted: halt.halted ?? null, maxThreads: runner.maxThreads, auto };
 }
 
 // ---------------------------------------------------------------- summarise
@@ -498,7 +541,15 @@ async function runConfigs(run: UnitRun, stopper: Stopper, file: FileState, engin
 function summary(
   run: UnitRun,
   file: FileState,
-  r: { engineLabel: string | null; maxThreads: number | null; failure: string | null; runMs: number; halted: RunUnitSummary['halted']; movedAside: number },
+  r: {
+    engineLabel: string | null;
+    maxThreads: number | null;
+    failure: string | null;
+    runMs: number;
+    halted: RunUnitSummary['halted'];
+    movedAside: number;
+    auto: RunUnitSummary['auto'];
+  },
 ): RunUnitSummary {
   const ran = file.ran;
   const c = file.counts;
@@ -519,6 +570,7 @@ function summary(
     rerun: file.plan.rerun,
     elapsed_s: round3((performance.now() - run.t0) / 1000),
     concurrency: run.concurrency,
+    auto: r.auto,
     max_threads: r.maxThreads,
     interrupted: run.interrupted,
     halted: r.halted,

@@ -21,6 +21,7 @@
  * Deadlines live in the engine, which can cancel the query.
  */
 import PQueue from 'p-queue';
+import { ThroughputSeeker, type AutoDecision, type AutoOptions } from './autotune.js';
 import { backoffMs } from './retry.js';
 
 export type AttemptOutcome =
@@ -36,7 +37,12 @@ export type AttemptOutcome =
   | { kind: 'aborted' };
 
 export interface DispatcherOptions<J> {
+  /** Queries in flight; with `auto`, the ceiling (auto's max). */
   concurrency: number;
+  /** Seek the concurrency that gives the most configs per second (autotune.ts) instead of holding `concurrency`. */
+  auto?: AutoOptions;
+  /** Each change `auto` makes. */
+  onAuto?: (decision: AutoDecision) => void;
   attempt: (job: J, signal: AbortSignal) => Promise<AttemptOutcome>;
   /** Resolves when the server answers, rejects when it does not. */
   probe: (signal: AbortSignal) => Promise<void>;
@@ -106,6 +112,8 @@ export class ConcurrencyGovernor {
 export class Dispatcher<J> {
   private readonly queue: PQueue;
   private readonly governor: ConcurrencyGovernor;
+  private readonly seeker: ThroughputSeeker | undefined;
+  private lastAutoPressure = Number.NEGATIVE_INFINITY;
   private readonly stopController = new AbortController();
   private readonly now: () => number;
   private jobs: Iterator<J> | undefined;
@@ -126,7 +134,8 @@ export class Dispatcher<J> {
 
   constructor(private readonly opts: DispatcherOptions<J>) {
     this.governor = new ConcurrencyGovernor(opts.concurrency);
-    this.queue = new PQueue({ concurrency: opts.concurrency });
+    this.seeker = opts.auto ? new ThroughputSeeker(opts.auto) : undefined;
+    this.queue = new PQueue({ concurrency: this.seeker?.current ?? opts.concurrency });
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -135,7 +144,7 @@ export class Dispatcher<J> {
   }
 
   get concurrency(): number {
-    return this.governor.current;
+    return this.seeker?.current ?? this.governor.current;
   }
 
   get inOutage(): boolean {
@@ -213,13 +222,14 @@ export class Dispatcher<J> {
         if (outcome.success) {
           this.busySince = undefined;
           this.busyStreak = 0;
-          if (this.governor.onSuccess(now)) this.applyConcurrency();
+          if (this.seeker) this.applyAuto(this.seeker.onCompletion(now));
+          else if (this.governor.onSuccess(now)) this.applyConcurrency();
         }
         break;
       case 'busy': {
         this.busySince ??= now;
         this.busyStreak++;
-        if (this.governor.onPressure(now)) this.applyConcurrency();
+        this.pressure(now);
         if (this.stopped) break;
         if (now - this.busySince >= this.opts.outageTimeoutMs) {
           this.outstanding--;
@@ -237,7 +247,7 @@ export class Dispatcher<J> {
         this.outstanding--;
         break;
       case 'retry': {
-        if (this.governor.onPressure(now)) this.applyConcurrency();
+        this.pressure(now);
         if (this.stopped) break;
         const t = setTimeout(() => {
           this.retryTimers.delete(t);
@@ -261,11 +271,29 @@ export class Dispatcher<J> {
     this.opts.onConcurrency?.(this.governor.current, this.governor.target);
   }
 
+  /** Pressure halves the concurrency: auto's level, or the governor's (once per window either way). */
+  private pressure(now: number): void {
+    if (!this.seeker) {
+      if (this.governor.onPressure(now)) this.applyConcurrency();
+      return;
+    }
+    // Failures that arrive together (16 in flight, one overload) are one event.
+    if (now - this.lastAutoPressure < 1000) return;
+    this.lastAutoPressure = now;
+    this.applyAuto(this.seeker.onPressure(now));
+  }
+
+  private applyAuto(decision: AutoDecision | undefined): void {
+    if (!decision) return;
+    this.queue.concurrency = decision.to;
+    this.opts.onAuto?.(decision);
+  }
+
   private enterOutage(reason: string): void {
     if (this.outageSince !== undefined) return;
     this.outageSince = this.now();
     this.queue.pause();
-    if (this.governor.onPressure(this.outageSince)) this.applyConcurrency();
+    this.pressure(this.outageSince);
     this.opts.onOutage?.({ state: 'down', downForMs: 0, reason });
     void this.probeUntilBack(reason);
   }

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chQuery, startClickHouse, type ClickHouseHandle } from '../harness/clickhouse.js';
 import { freePort } from '../harness/process.js';
-import { hasPueue } from '../harness/pueue.js';
-import { hasSshd } from '../harness/sshd.js';
+import { lacks } from '../harness/components.js';
 import type { CollectReport } from '../../src/remote/collect.js';
 import type { StatusReport } from '../../src/remote/status.js';
 import type { SubmitReport } from '../../src/remote/submit.js';
@@ -20,7 +19,7 @@ import { allCommandLines, cliEnv, splitCredentials, startRemoteEnv, waitFor, wri
 
 const chUrl = inject('clickhouseUrl');
 
-describe.skipIf(!hasSshd() || !hasPueue())('remote tier failures, end to end', () => {
+describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier failures, end to end', () => {
   let env: RemoteEnv;
   beforeAll(async () => {
     env = await startRemoteEnv(chUrl);

@@ -57,6 +57,9 @@ export interface SweepOptions {
   sshConfig?: string;
   clickhouse?: { url?: string; user?: string };
   memoryMax?: string;
+  /** Setup SQL, written to setup.sql beside the spec. */
+  setup?: string;
+  queryTimeoutS?: number;
 }
 
 export interface Sweep {
@@ -99,15 +102,17 @@ export function writeSweep(env: RemoteEnv, o: SweepOptions): Sweep {
   const remoteDir = o.remoteDir ?? join(env.root.path, `${o.name}-remote`);
   mkdirSync(remoteDir, { recursive: true });
   writeFileSync(join(local, 'q.sql'), o.template);
+  if (o.setup !== undefined) writeFileSync(join(local, 'setup.sql'), o.setup);
   const spec = {
     name: o.name,
     template: 'q.sql',
+    ...(o.setup !== undefined ? { setup: 'setup.sql' } : {}),
     params: o.params,
     unit: o.unit,
     clickhouse: o.clickhouse
       ? { url: o.clickhouse.url ?? env.ch.url, ...(o.clickhouse.user ? { user: o.clickhouse.user } : {}) }
       : { url: env.ch.url, ...(env.ch.user ? { user: env.ch.user } : {}) },
-    worker: { concurrency: o.concurrency ?? 4, retries: o.retries ?? 1, query_timeout_s: 60 },
+    worker: { concurrency: o.concurrency ?? 4, retries: o.retries ?? 1, query_timeout_s: o.queryTimeoutS ?? 60 },
     remote: {
       host: o.host ?? env.sshd.host,
       dir: remoteDir,

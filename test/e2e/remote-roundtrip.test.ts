@@ -6,8 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { hasPueue } from '../harness/pueue.js';
-import { hasSshd } from '../harness/sshd.js';
+import { lacks } from '../harness/components.js';
 import type { CollectReport } from '../../src/remote/collect.js';
 import type { StatusReport } from '../../src/remote/status.js';
 import type { SubmitReport } from '../../src/remote/submit.js';
@@ -15,7 +14,7 @@ import { runByHand, startRemoteEnv, waitFor, workerPids, writeSweep, type Remote
 
 const chUrl = inject('clickhouseUrl');
 
-describe.skipIf(!hasSshd() || !hasPueue())('remote tier, end to end', () => {
+describe.skipIf(lacks('clickhouse', 'sshd', 'pueue'))('remote tier, end to end', () => {
   let env: RemoteEnv;
   beforeAll(async () => {
     env = await startRemoteEnv(chUrl);

@@ -6,13 +6,15 @@
  *      started on free ports with a private temp dir and config, removed afterwards.
  * On this project's CI machine that is Debian 12's package, ClickHouse 18.16, so the
  * config below uses only settings 18.16 understands (and current releases accept).
- * Under CI=true a missing server is an error, never a skip.
+ * No server at all throws ComponentMissing: the global setup then skips the tests
+ * that need one, except under CI=true (test/harness/components.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { ComponentMissing, withheld } from './missing.js';
 import { freePort } from './process.js';
 
 export const CLICKHOUSE_IMAGE = 'clickhouse/clickhouse-server:25.8';
@@ -40,10 +42,12 @@ export interface ClickHouseOptions {
 }
 
 export async function startClickHouse(opts: ClickHouseOptions = {}): Promise<ClickHouseHandle> {
+  const off = withheld('clickhouse');
+  if (off) throw off;
   const privateOnly = opts.maxConcurrentQueries !== undefined || opts.profile !== undefined;
   if (privateOnly) {
     const binary = findServerBinary();
-    if (!binary) throw new Error('this test needs a clickhouse-server binary it can start with its own limits (apt-get install clickhouse-server)');
+    if (!binary) throw new ComponentMissing('clickhouse', 'this test needs a clickhouse-server binary it can start with its own limits, and none is on PATH or in /usr/sbin');
     return startBinary(binary, opts);
   }
   const fromEnv = process.env['CLICKHOUSE_URL'];
@@ -61,10 +65,7 @@ export async function startClickHouse(opts: ClickHouseOptions = {}): Promise<Cli
   if (container) return container;
   const binary = findServerBinary();
   if (binary) return startBinary(binary);
-  throw new Error(
-    'No ClickHouse server for tests: set CLICKHOUSE_URL, run a Docker engine, or install clickhouse-server ' +
-      '(Debian: apt-get install clickhouse-server). .ci/run installs it.',
-  );
+  throw new ComponentMissing('clickhouse', 'no ClickHouse server for tests: CLICKHOUSE_URL is not set, no Docker engine answers, no clickhouse-server on PATH or in /usr/sbin');
 }
 
 async function tryContainer(): Promise<ClickHouseHandle | undefined> {

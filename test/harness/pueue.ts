@@ -15,13 +15,15 @@
  *  - `pueue add` joins its argv with spaces and hands the result to `sh -c`, so
  *    pass a task's shell command as ONE argument.
  *
- * Under CI=true a missing (or non-v4) pueue is an error, never a skip.
+ * A missing (or non-v4) pueue skips the tests that need it, except under CI=true
+ * (test/harness/components.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import { ComponentMissing, findProgram } from './missing.js';
 import { makeTempDir } from './tmp.js';
 import { runFile, type CommandResult } from './process.js';
 
@@ -122,58 +124,25 @@ const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 const CALL_TIMEOUT_MS = 30_000;
 
-/**
- * Whether tests needing pueue can run. Under CI=true a missing or non-v4 pueue
- * throws instead, so `describe.skipIf(!hasPueue())` fails the run rather than
- * silently skipping it.
- */
-export function hasPueue(): boolean {
-  try {
-    locatePueue();
-    return true;
-  } catch (err) {
-    if (process.env['CI'] === 'true') throw err;
-    return false;
-  }
-}
-
 let located: PueueBinaries | undefined;
 
-/** Find pueue and pueued on PATH or in ~/.cargo/bin and check they are v4; throws a clear error if not. */
+/**
+ * Find pueue and pueued on PATH or in ~/.cargo/bin and check they are v4;
+ * throws ComponentMissing if not (test/harness/components.ts makes that a skip,
+ * or a failure under CI=true).
+ */
 export function locatePueue(): PueueBinaries {
   if (located) return located;
-  const pueue = findExecutable('pueue');
-  const pueued = findExecutable('pueued');
-  if (!pueue || !pueued) {
-    throw new Error(
-      `pueue v4 not found (looked for pueue and pueued on PATH and in ${join(homedir(), '.cargo', 'bin')}). ` +
-        'Install it with `cargo install --locked pueue`; .ci/run does this.',
-    );
-  }
+  const cargoBin = join(homedir(), '.cargo', 'bin');
+  const pueue = findProgram('pueue', ['pueue'], [cargoBin]);
+  const pueued = findProgram('pueue', ['pueued'], [cargoBin]);
   // v3 and v4 cannot talk to each other and a v4 daemon discards v3 state.
   const versions = [pueue, pueued].map((bin) => execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim());
   for (const [i, v] of versions.entries()) {
-    if (!/^pueued? 4\./.test(v)) {
-      throw new Error(`${i === 0 ? pueue : pueued} reports "${v}"; this project needs pueue 4.x (cargo install --locked pueue)`);
-    }
+    if (!/^pueued? 4\./.test(v)) throw new ComponentMissing('pueue', `${i === 0 ? pueue : pueued} reports "${v}"; this project needs pueue 4.x`);
   }
   located = { pueue, pueued, version: versions[0] ?? '' };
   return located;
-}
-
-function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(homedir(), '.cargo', 'bin')];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** Start an isolated pueue v4 daemon in a fresh temp dir. */

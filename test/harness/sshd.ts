@@ -12,14 +12,16 @@
  * The remote user is whoever runs the tests (root on CI): sshd can only switch to
  * another user when it runs as root.
  *
- * Under CI=true a missing sshd, ssh, ssh-keygen or rsync is an error, never a skip.
+ * A missing sshd, ssh, ssh-keygen or rsync skips the tests that need them,
+ * except under CI=true (test/harness/components.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { ComponentMissing, findProgram } from './missing.js';
 import { makeTempDir } from './tmp.js';
 import { freePort, runFile, type CommandResult } from './process.js';
 
@@ -59,55 +61,24 @@ const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 const EXEC_TIMEOUT_MS = 30_000;
 
-/**
- * Whether tests needing ssh can run. Under CI=true a missing tool throws instead,
- * so `describe.skipIf(!hasSshd())` fails the run rather than skipping it.
- */
-export function hasSshd(): boolean {
-  try {
-    locateSshTools();
-    return true;
-  } catch (err) {
-    if (process.env['CI'] === 'true') throw err;
-    return false;
-  }
-}
-
-/** Find sshd, ssh, ssh-keygen and rsync; throws naming what is missing. */
+/** Find sshd, ssh, ssh-keygen and rsync; throws ComponentMissing naming what is missing. */
 export function locateSshTools(): SshTools {
-  const sbinPath = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
-  const found = {
-    sshd: findExecutable('sshd', sbinPath),
-    ssh: findExecutable('ssh', sbinPath),
-    sshKeygen: findExecutable('ssh-keygen', sbinPath),
-    rsync: findExecutable('rsync', sbinPath),
-  };
-  const missing = Object.entries(found)
-    .filter(([, path]) => path === undefined)
-    .map(([name]) => name);
-  if (missing.length > 0) {
-    throw new Error(
-      `ssh test tools missing: ${missing.join(', ')}. ` +
-        'Debian: apt-get install openssh-server openssh-client rsync (.ci/run does this).',
-    );
-  }
-  return found as SshTools;
-}
-
-// Always an absolute path: sshd refuses to start otherwise ("sshd re-exec requires
-// execution with an absolute path").
-function findExecutable(name: string, dirs: string[]): string | undefined {
-  for (const dir of dirs) {
-    if (!dir.startsWith('/')) continue;
-    const candidate = join(dir, name);
+  const found: Partial<SshTools> = {};
+  const missing: string[] = [];
+  for (const [key, name] of [
+    ['sshd', 'sshd'],
+    ['ssh', 'ssh'],
+    ['sshKeygen', 'ssh-keygen'],
+    ['rsync', 'rsync'],
+  ] as const) {
     try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
+      found[key] = findProgram('sshd', [name]);
     } catch {
-      // not here
+      missing.push(name);
     }
   }
-  return undefined;
+  if (missing.length > 0) throw new ComponentMissing('sshd', `ssh test tools missing: ${missing.join(', ')}`);
+  return found as SshTools;
 }
 
 /** Start a private sshd on a free 127.0.0.1 port. */

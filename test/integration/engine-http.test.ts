@@ -3,6 +3,7 @@
  * Every SQL here runs on 18.16 and current releases.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { lacks } from '../harness/components.js';
 import { chQuery } from '../harness/clickhouse.js';
 import { createEngine, EngineError, type Engine } from '../../src/engine/index.js';
 
@@ -46,7 +47,7 @@ async function failure(p: Promise<unknown>): Promise<EngineError> {
   throw new Error('expected the call to fail');
 }
 
-describe('http engine', () => {
+describe.skipIf(lacks('clickhouse'))('http engine', () => {
   it('reports the server version', async () => {
     expect(await engine.version()).toBe(serverVersion);
   });

@@ -29,7 +29,7 @@ const cases: Case[] = [
   {
     name: 'wrong type',
     spec: `${GOOD_SPEC}worker:\n  concurrency: lots\n`,
-    message: /sweep\.yaml:8:16: worker\.concurrency: expected a number, found "lots" \(string\)/,
+    message: /sweep\.yaml:8:16: worker\.concurrency: expected a positive integer, "auto", or \{min, max\}, found "lots" \(string\)/,
   },
   { name: 'empty grid (empty value list)', spec: GOOD_SPEC.replace('[1, 2]', '[]'), message: /sweep\.yaml:5:14: params\.threshold: expected a non-empty list, found an empty list/ },
   {
@@ -53,6 +53,28 @@ const cases: Case[] = [
   { name: 'illegal sweep name', spec: GOOD_SPEC.replace('name: demo', 'name: ../Demo Sweep'), message: /sweep\.yaml:1:7: name: expected a name matching \[a-z0-9\]\[a-z0-9_-\]\{0,63\}, found "\.\.\/Demo Sweep" \(string\)/ },
   { name: 'missing template', spec: GOOD_SPEC.replace('q.sql', 'missing.sql'), message: /sweep\.yaml: template: expected a readable SQL file, found no such file at .*missing\.sql/ },
   { name: 'value out of its placeholder type range', spec: GOOD_SPEC.replace('[1, 2]', '[1, -2]'), message: /sweep\.yaml:5:18: params\.threshold\[1\]: value -2 does not fit \{threshold:UInt32\} at q\.sql:1: expected UInt32 in \[0, 4294967295\], found -2/ },
+  {
+    // YAML would read the value as 18446744073709552000; the message quotes it as written.
+    name: 'an integer past UInt64, exactly as written',
+    template: 'SELECT {symbol:String} AS s, {threshold:UInt64} AS t',
+    spec: GOOD_SPEC.replace('[1, 2]', '[1, 18446744073709551616]'),
+    message: /sweep\.yaml:5:18: params\.threshold\[1\]: value "18446744073709551616" does not fit \{threshold:UInt64\} at q\.sql:1: expected UInt64 in \[0, 18446744073709551615\], found 18446744073709551616/,
+  },
+  {
+    name: 'two values that are one number for the placeholder',
+    spec: GOOD_SPEC.replace('[1, 2]', '[1e3, 1000]'),
+    message: /sweep\.yaml:5:20: params\.threshold\[1\]: value 1000 is the same UInt32 as "1e3" \(params\.threshold\[0\] at sweep\.yaml:5:15\): both would run the same SQL/,
+  },
+  {
+    name: 'a template that sets its own output format',
+    template: 'SELECT {symbol:String} AS s, {threshold:UInt32} AS t\nFORMAT TSV\n',
+    message: /q\.sql:2: the last statement sets its own output format \(FORMAT TSV\); expected none/,
+  },
+  {
+    name: 'a placeholder without a type',
+    template: 'SELECT {symbol} AS s, {threshold:UInt32} AS t',
+    message: /q\.sql:1: placeholder \{symbol\} has no type: expected \{symbol:Type\}, e\.g\. \{symbol:String\}/,
+  },
   { name: 'exclude value not in the grid', spec: `${GOOD_SPEC}exclude:\n  - { symbol: DOGE }\n`, message: /exclude\[0\]\.symbol: expected one of the values of params\.symbol \("BTC", "ETH"\), found "DOGE"/ },
 ];
 

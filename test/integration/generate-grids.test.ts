@@ -409,6 +409,15 @@ describe('the worked example: a backfill split into yearly epochs per symbol (sq
     const btc2019 = a.find((r) => r.config === 'symbol-BTCUSDT__threshold-500__period-2019');
     expect(btc2019?.rows[0]).toMatchObject({ period: '2019', period_start: '2019-03-14', period_end: '2019-12-31', first_day: '2019-03-14', bars: '7032' });
 
+    // export reads the params as the sweep has them: the epoch's labels, the ranges' values
+    const exported = await runSweep(['export', 'yearly-backfill.yaml', '--format', 'ndjson', '--json'], { cwd: serverDir, env: NO_SERVER, timeoutMs: 120_000 });
+    expect(exported.code).toBe(0);
+    const summary = JSON.parse(exported.stdout) as { columns: Array<{ name: string; type: string }>; file: { path: string } };
+    expect(summary.columns).toEqual(expect.arrayContaining([{ name: 'symbol', type: 'String' }, { name: 'threshold', type: 'UInt32' }, { name: 'period', type: 'String' }]));
+    const lines = readFileSync(summary.file.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(16);
+    expect(new Set(lines.map((l) => l['period']))).toEqual(new Set(['2019', '2020', '2021']));
+
     const embedded = await runSweep(['run', 'yearly-backfill.yaml', '--json'], { cwd: embeddedDir, env: NO_SERVER, timeoutMs: 180_000 });
     expect(embedded.code).toBe(0);
     const b = readRecords(join(embeddedDir, 'out', 'yearly-backfill', 'results.ndjson'));

@@ -143,4 +143,17 @@ describe('sweep generate', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^6 configs in 3 units -> .*elsewhere\nwrote 6, unchanged 0, removed 0\n$/);
   });
+
+  it('warns, and still writes, when a config passes the server\'s max_query_size or a unit holds one config', async () => {
+    const dir = join(t.dir, 'warn');
+    mkdirSync(dir);
+    // A 300 KiB literal in every config: ClickHouse parses 256 KiB of query text by default (code 62 beyond).
+    writeFileSync(join(dir, 'q.sql'), `SELECT {a:UInt32} AS a, {b:UInt32} AS b, '${'x'.repeat(300 * 1024)}' AS big`);
+    writeFileSync(join(dir, 'sweep.yaml'), 'name: warn\ntemplate: q.sql\nparams:\n  a: [1, 2]\n  b: [1, 2, 3]\nunit: [a, b]\n');
+    const res = await runSweep(['generate', 'sweep.yaml', '--json'], { cwd: dir });
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/warning: config a-1__b-1: its SQL is 300 KiB, above ClickHouse's default max_query_size of 256 KiB: every such config fails with SYNTAX_ERROR \(62\)/);
+    expect(res.stderr).toMatch(/warning: sweep\.yaml: unit: 6 units of 1 config\(s\) each \(it lists every param: one query per pueue task\); pueue is for units \(hundreds of tasks\)/);
+    expect((JSON.parse(res.stdout) as { warnings: string[]; written: number }).written).toBe(6);
+  });
 });

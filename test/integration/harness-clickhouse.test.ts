@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { chQuery, startClickHouse } from '../harness/clickhouse.js';
+import { lacks } from '../harness/components.js';
 
-describe('ClickHouse harness', () => {
+describe.skipIf(lacks('clickhouse'))('ClickHouse harness', () => {
   it('serves the shared server to every test file', async () => {
     const url = inject('clickhouseUrl');
     expect(url).toMatch(/^http/);

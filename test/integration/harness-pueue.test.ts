@@ -2,7 +2,8 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasPueue, isProcessAlive, startPueue, type PueueHandle, type PueueTask } from '../harness/pueue.js';
+import { lacks } from '../harness/components.js';
+import { isProcessAlive, startPueue, type PueueHandle, type PueueTask } from '../harness/pueue.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
 
 function taskByLabel(tasks: Record<string, PueueTask>, label: string): PueueTask {
@@ -21,7 +22,7 @@ async function addTask(pq: PueueHandle, group: string, label: string, workdir: s
   return Number(res.stdout.trim());
 }
 
-describe.skipIf(!hasPueue())('isolated pueue daemon harness', () => {
+describe.skipIf(lacks('pueue'))('isolated pueue daemon harness', () => {
   let pq: PueueHandle;
   let work: TempDir;
   const userConfigExisted = existsSync(join(homedir(), '.config', 'pueue'));
@@ -121,7 +122,7 @@ describe.skipIf(!hasPueue())('isolated pueue daemon harness', () => {
   });
 });
 
-describe.skipIf(!hasPueue())('pueue harness stop()', () => {
+describe.skipIf(lacks('pueue'))('pueue harness stop()', () => {
   it('shuts the daemon down and removes its dir', async () => {
     const pq = await startPueue();
     const { pid, dir, socketPath } = pq;

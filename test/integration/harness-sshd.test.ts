@@ -6,7 +6,8 @@ import { homedir, hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasSshd, startSshd, type SshdHandle } from '../harness/sshd.js';
+import { lacks } from '../harness/components.js';
+import { startSshd, type SshdHandle } from '../harness/sshd.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
 
 const run = promisify(execFile);
@@ -45,7 +46,7 @@ function acceptedLogins(log: string): number {
   return log.split('\n').filter((line) => line.startsWith('Accepted publickey')).length;
 }
 
-describe.skipIf(!hasSshd())('private sshd harness', () => {
+describe.skipIf(lacks('sshd'))('private sshd harness', () => {
   let sshd: SshdHandle;
   let local: TempDir;
   let remote: TempDir;
@@ -110,7 +111,7 @@ describe.skipIf(!hasSshd())('private sshd harness', () => {
   });
 });
 
-describe.skipIf(!hasSshd())('sshd harness stop()', () => {
+describe.skipIf(lacks('sshd'))('sshd harness stop()', () => {
   it('closes the port and removes its dir', async () => {
     const sshd = await startSshd();
     expect(await connects(sshd.port)).toBe(true);

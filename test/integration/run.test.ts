@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ResultRecord } from '../../src/results/record.js';
 import { chQuery } from '../harness/clickhouse.js';
+import { lacks } from '../harness/components.js';
 import { startPueue } from '../harness/pueue.js';
 import { CLI, REPO_ROOT, runSweep, tempDir } from '../helpers/cli.js';
 
@@ -28,7 +29,7 @@ function copyExample(dir: string, database?: string): string {
 
 const comparable = (r: ResultRecord) => ({ config: r.config, unit: r.unit, status: r.status, params: r.params, rows: r.rows, sql_sha256: r.sql_sha256 });
 
-describe('sweep run', () => {
+describe.skipIf(lacks('clickhouse'))('sweep run', () => {
   let t: { dir: string; cleanup: () => void };
   beforeAll(() => {
     t = tempDir('sweep-run-');
@@ -64,7 +65,7 @@ describe('sweep run', () => {
     const rows = readFileSync(join(embeddedDir, 'out', 'breakout', 'rows.ndjson'), 'utf8').trim().split('\n');
     expect(rows.length).toBe(a.reduce((n, r) => n + r.rows.length, 0));
     expect(JSON.parse(rows[0] ?? '{}')).toMatchObject({ symbol: expect.any(String), threshold: expect.any(Number), horizon: expect.anything() });
-  });
+  }, 240_000);
 
   it('interrupted with SIGINT, exits 130, and run again completes with one record per config', async () => {
     const dir = join(t.dir, 'sigint');
@@ -126,7 +127,7 @@ describe('sweep run', () => {
     ]);
   });
 
-  it('with --pueue, runs the units through your local pueue daemon (never starting one); without it, in-process', async () => {
+  it.skipIf(lacks('pueue'))('with --pueue, runs the units through your local pueue daemon (never starting one); without it, in-process', async () => {
     const pueue = await startPueue();
     try {
       const dir = join(t.dir, 'pueue');

@@ -99,7 +99,7 @@ export async function bundleCli(): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'worker.mjs');
   await build({
-    entryPoints: [join(REPO_ROOT, 'src/cli/bin.ts')],
+    entryPoints: [join(REPO_ROOT, 'src/worker/main.ts')],
     outfile: path,
     bundle: true,
     platform: 'node',

@@ -13,6 +13,7 @@ import { httpTarget } from '../../src/engine/target.js';
 import type { ResultRecord, ShapeLine } from '../../src/results/record.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { runUnit, type RunUnitOptions } from '../../src/worker/run-unit.js';
+import { lacks } from '../harness/components.js';
 import { chQuery } from '../harness/clickhouse.js';
 import { byConfig, makeSweep, readRecords, type SweepFixture } from './worker-fixtures.js';
 
@@ -45,7 +46,7 @@ async function byHand(sql: string): Promise<{ rows?: unknown[]; code?: number }>
   }
 }
 
-describe('run-unit against ClickHouse', () => {
+describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
   let mix: SweepFixture;
   beforeAll(async () => {
     mix = await makeSweep({ spec: MIX_SPEC, template: MIX_TEMPLATE, tag: 'wmix' });
@@ -154,6 +155,28 @@ describe('run-unit against ClickHouse', () => {
       expect(summary).toMatchObject({ already_done: 500, engine: null, ok: 125, skipped: 125, error: 250, ran: { ok: 0, skipped: 0, error: 0 } });
     } finally {
       writeFileSync(path, original);
+    }
+  });
+
+  it('with concurrency auto, seeks its level (logged, in the summary), sizes max_threads to it, and every config ends ok', async () => {
+    const n = 1500;
+    const f = await makeSweep({
+      spec: `name: wauto\ntemplate: q.sql\nparams:\n  i: [${Array.from({ length: n }, (_, i) => i).join(', ')}]\nworker:\n  concurrency: auto\n`,
+      template: 'SELECT {i:UInt32} AS i, sum(number) AS s FROM numbers(300000)\n',
+      tag: 'wauto',
+    });
+    try {
+      const lines: string[] = [];
+      const summary = await runUnit({ ...opts(f), log: (l) => lines.push(l) });
+      expect(summary).toMatchObject({ ok: n, error: 0, missing: 0, concurrency: 32 });
+      expect(summary.auto?.changes.length).toBeGreaterThan(0);
+      expect(summary.auto?.changes[0]?.from).toBe(2);
+      expect(lines.some((l) => /concurrency auto \(1 to 32, starting at 2\)/.test(l))).toBe(true);
+      expect(lines.filter((l) => /concurrency \d+ -> \d+ \(auto: /.test(l))).toHaveLength(summary.auto?.changes.length ?? -1);
+      expect(summary.auto?.final).toBeGreaterThanOrEqual(1);
+      expect(summary.auto?.final).toBeLessThanOrEqual(32);
+    } finally {
+      await f.tmp.remove();
     }
   });
 
