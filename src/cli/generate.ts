@@ -40,7 +40,7 @@ export function registerGenerate(program: Command, io: CliIo): void {
       const verb = flags.dryRun ? 'would write' : 'wrote';
       io.stdout(
         `${flags.dryRun ? formatGrid(summary) : ''}` +
-          `${summary.configs} configs in ${summary.units} units -> ${summary.out}\n` +
+          `${summary.configs} configs in ${summary.units} unit${summary.units === 1 ? '' : 's'} -> ${summary.out}\n` +
           `${verb} ${summary.written}, unchanged ${summary.unchanged}, removed ${summary.removed}\n`,
       );
     });

@@ -205,8 +205,8 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
     const { engine, version } = await connect(choice);
     const engineName = choice.kind === 'embedded' ? `embedded chDB (ClickHouse ${version})` : `ClickHouse ${version} at ${choice.display}`;
     try {
-      write(`sweep run ${spec.name}: ${gen.configs} configs in ${gen.units} units; engine: ${engineName}\n`);
-      log(`run: engine ${engineName}; target ${choice.target}; ${gen.configs} configs in ${gen.units} units`);
+      write(`sweep run ${spec.name}: ${gen.configs} configs in ${gen.units} unit${gen.units === 1 ? '' : 's'}; engine: ${engineName}\n`);
+      log(`run: engine ${engineName}; target ${choice.target}; ${gen.configs} configs in ${gen.units} unit${gen.units === 1 ? '' : 's'}`);
       const units = readManifestHead(outDir, opts.specPath).units;
       // Units of this sweep queued or running anywhere on this machine: nothing that rewrites data or results may happen under them.
       const queued = await localSweepTasks(spec, env);
