@@ -21,7 +21,7 @@
  * The server: CLICKHOUSE_URL (+ CLICKHOUSE_TCP_PORT for clickhouse-client, default
  * 9000) when set, else a private clickhouse-server started by the test harness.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,7 +127,7 @@ console.log(JSON.stringify({ n: files.length, failed }));
 `;
 
 interface Workload {
-  name: 'short' | 'heavy';
+  name: 'short' | 'short500' | 'heavy';
   configs: number;
   template: string;
   params: string;
@@ -186,7 +186,7 @@ export async function run(args: string[]): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    if (only === '' || only === 'short' || only === 'heavy') {
+    if (only === '' || only === 'short' || only === 'short500' || only === 'heavy') {
       let url = process.env['CLICKHOUSE_URL'];
       let tcpPort = Number(process.env['CLICKHOUSE_TCP_PORT'] ?? 9000);
       let version = '';
@@ -203,6 +203,13 @@ export async function run(args: string[]): Promise<void> {
       writeFileSync(bare, BARE_LOOP);
 
       const workloads: Workload[] = [
+        {
+          // One typical unit as its pueue task runs it: the whole process, start-up included.
+          name: 'short500',
+          configs: 500,
+          template: 'SELECT {a:UInt32} AS a, {b:UInt32} AS b, sum(number * {b:UInt32}) AS s FROM numbers(1000)\n',
+          params: `  a: [${Array.from({ length: 25 }, (_, i) => i).join(', ')}]\n  b: [${Array.from({ length: 20 }, (_, i) => i + 1).join(', ')}]\n`,
+        },
         {
           name: 'short',
           configs: nShort,
@@ -277,6 +284,8 @@ export async function run(args: string[]): Promise<void> {
       }
     }
 
+    if (only === '' || only === 'idle') notes.push(...(await idleStartBench(root, log)));
+    if (only === '' || only === 'auto') notes.push(...(await autoBench(root, timeFile, log, rounds, (stop) => (stopServer = stop))));
     if (only === '' || only === 'skip') notes.push(...(await skipDoneBench(root, nSkip, timeFile, log)));
     if (only === '' || only === 'rss') notes.push(...(await resultRssBench(root, timeFile, log, (stop) => (stopServer = stop))));
   } finally {
@@ -302,7 +311,8 @@ function printTable(rows: Row[]): void {
       `| ${r.workload} | ${r.tier} | ${f(r.wall)} | ${f(r.cpu)} | ${c ? f(r.wall / c.wall) : ''}x | ${c && r.cpu !== null && c.cpu ? f(r.cpu / c.cpu) : 'n/a'}x | ${b ? f(b.wall / r.wall, 1) : ''}x |`,
     );
   }
-  const short = rows.filter((r) => r.workload.startsWith('short'));
+  const short = rows.filter((r) => r.workload.startsWith('short (2'));
+  const short500 = rows.filter((r) => r.workload.startsWith('short500'));
   const heavy = rows.filter((r) => r.workload.startsWith('heavy'));
   const ratio = (rs: Row[]) => {
     const a = rs.find((r) => r.tier.startsWith('(a)'));
@@ -310,10 +320,101 @@ function printTable(rows: Row[]): void {
     return a && c ? a.wall / c.wall : undefined;
   };
   const rs = ratio(short);
+  const r5 = ratio(short500);
   const rh = ratio(heavy);
-  if (rs !== undefined) out.push(`short: (a)/(c) = ${rs.toFixed(2)}x (goal <= 1.30x): ${rs <= 1.3 ? 'MET' : 'NOT MET'}`);
+  if (r5 !== undefined) out.push(`one unit of 500 short queries, whole process: (a)/(c) = ${r5.toFixed(2)}x (goal <= 1.20x): ${r5 <= 1.2 ? 'MET' : 'NOT MET'}`);
+  if (rs !== undefined) out.push(`short: (a)/(c) = ${rs.toFixed(2)}x (goal <= 1.15x): ${rs <= 1.15 ? 'MET' : 'NOT MET'}`);
   if (rh !== undefined) out.push(`heavy: (a)/(c) = ${rh.toFixed(3)}x (goal <= 1.05x): ${rh <= 1.05 ? 'MET' : 'NOT MET'}`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/**
+ * An idle unit (every config done): `node worker.mjs run-unit` start to exit,
+ * against `node -e 0`, interleaved, median of 21 each. Goal: within 25 ms.
+ */
+async function idleStartBench(root: string, log: (s: string) => void): Promise<string[]> {
+  const dir = join(root, 'idle');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'q.sql'), 'SELECT {a:UInt32} AS a\n');
+  writeFileSync(join(dir, 'sweep.yaml'), 'name: idle\ntemplate: q.sql\nparams:\n  a: [1, 2, 3]\n');
+  const out = join(dir, 'out');
+  await generate({ specPath: join(dir, 'sweep.yaml'), outDir: out, withWorker: false });
+  const env = { ...process.env, CLICKHOUSE_URL: '' };
+  // Done on the embedded engine once (the idle runs then never load it).
+  const first = spawnSyncTimed(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all'], env);
+  if (first.code !== 0) throw new Error(`idle bench: the first run failed: ${first.stderr}`);
+  const idle: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    bare.push(spawnSyncTimed(process.execPath, ['-e', '0'], env).ms);
+    const r = spawnSyncTimed(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all'], env);
+    if (r.code !== 0) throw new Error(`idle bench: run-unit failed: ${r.stderr}`);
+    idle.push(r.ms);
+  }
+  const d = median(idle) - median(bare);
+  log(`idle run-unit ${median(idle).toFixed(0)} ms, node -e 0 ${median(bare).toFixed(0)} ms`);
+  return [`idle run-unit (every config done): ${median(idle).toFixed(0)} ms against ${median(bare).toFixed(0)} ms for node -e 0: +${d.toFixed(0)} ms (goal <= 25 ms): ${d <= 25 ? 'MET' : 'NOT MET'}`];
+}
+
+function spawnSyncTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; code: number | null; stderr: string } {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8' });
+  return { ms: performance.now() - t0, code: r.status, stderr: r.stderr };
+}
+
+/**
+ * concurrency auto against the best fixed concurrency among 1, 2, 4, 8, 16, 32,
+ * for a short-query and a heavy-query workload, same files, max_threads auto
+ * (sized to the concurrency) in every case. Goal: auto within 10 % of the best.
+ */
+async function autoBench(root: string, timeFile: string, log: (s: string) => void, rounds: number, onServer: (stop: () => Promise<void>) => void): Promise<string[]> {
+  let url = process.env['CLICKHOUSE_URL'];
+  if (!url) {
+    const ch = await startClickHouse();
+    onServer(() => ch.stop());
+    url = ch.url;
+  }
+  const notes: string[] = [];
+  const workloads: Workload[] = [
+    {
+      name: 'short',
+      configs: 3000,
+      template: 'SELECT {a:UInt32} AS a, {b:UInt32} AS b, sum(number * {b:UInt32}) AS s FROM numbers(1000)\n',
+      params: `  a: [${Array.from({ length: 150 }, (_, i) => i).join(', ')}]\n  b: [${Array.from({ length: 20 }, (_, i) => i + 1).join(', ')}]\n`,
+    },
+    {
+      name: 'heavy',
+      configs: 120,
+      template: 'SELECT {a:UInt32} AS a, sum(cityHash64(number + {a:UInt32}) % 7) AS s FROM numbers(30000000)\n',
+      params: `  a: [${Array.from({ length: 120 }, (_, i) => i).join(', ')}]\n`,
+    },
+  ];
+  for (const w of workloads) {
+    const out = await makeSweep(join(root, `auto-${w.name}`), w);
+    const levels = ['1', '2', '4', '8', '16', '32', 'auto'];
+    const walls: Record<string, number[]> = {};
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < levels.length; k++) {
+        const level = levels[(k + r) % levels.length] as string;
+        rmSync(join(out, 'results'), { recursive: true, force: true });
+        const m = await measure(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all', '--clickhouse-url', url, '--concurrency', level, '--json'], { timeFile });
+        if (m.code !== 0) throw new Error(`auto bench ${w.name} at ${level} failed: ${m.stderr.slice(-500)}`);
+        (walls[level] ??= []).push(m.wallS);
+        if (level === 'auto') {
+          const s = JSON.parse(m.stdout) as { auto: { final: number; changes: Array<{ to: number }> } };
+          log(`${w.name} auto: ${m.wallS.toFixed(2)} s, ended at ${s.auto.final} after ${s.auto.changes.length} change(s): ${s.auto.changes.map((c) => c.to).join(' -> ')}`);
+        } else log(`${w.name} concurrency ${level}: ${m.wallS.toFixed(2)} s`);
+      }
+    }
+    const fixed = levels.filter((l) => l !== 'auto').map((l) => ({ l, wall: median(walls[l] ?? []) }));
+    const best = fixed.reduce((a, b) => (b.wall < a.wall ? b : a));
+    const auto = median(walls['auto'] ?? []);
+    const ratio = auto / best.wall;
+    notes.push(
+      `${w.name} (${w.configs} configs): auto ${auto.toFixed(2)} s, best fixed concurrency ${best.l} ${best.wall.toFixed(2)} s (${fixed.map((f) => `${f.l}: ${f.wall.toFixed(2)}`).join(', ')}): ${ratio.toFixed(2)}x (goal <= 1.10x): ${ratio <= 1.1 ? 'MET' : 'NOT MET'}`,
+    );
+  }
+  return notes;
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- <name> [args]`: each benchmark prints its figures next to a
- * baseline measured in the same run, as ratios. Names: generate, worker, submit, e2e, hosts.
+ * baseline measured in the same run, as ratios. Names: generate, worker, submit, e2e, demo,
+ * report, export, hosts.
  */
-const BENCHES = ['generate', 'worker', 'submit', 'e2e', 'hosts'] as const;
+const BENCHES = ['generate', 'worker', 'submit', 'e2e', 'demo', 'report', 'export', 'hosts'] as const;
 
 const [name, ...args] = process.argv.slice(2);
 const chosen = name ? [name] : ['generate'];

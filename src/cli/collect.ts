@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
-import { collect, type CollectReport } from '../remote/collect.js';
+import type { CollectReport } from '../remote/collect.js';
 import { formatTable } from '../term/table.js';
 import type { CliIo } from './io.js';
 
 interface CollectFlags {
   out?: string;
   allowPartial?: boolean;
+  report?: boolean;
   json?: boolean;
 }
 
@@ -16,11 +17,15 @@ export function registerCollect(program: Command, io: CliIo): void {
     .description("bring the results back (one rsync per host, each into out/<name>/hosts/<host>/), validate them against the manifest, write results.ndjson and rows.ndjson")
     .option('--out <dir>', 'the output of sweep generate (default: out/<name> under the current directory)')
     .option('--allow-partial', 'exit 0 even when configs are missing or in error')
+    .option('--report', 'write the HTML report (sweep report) of what was collected')
     .option('--json', 'print the report as JSON on stdout')
     .action(async (spec: string, flags: CollectFlags) => {
+      const { collect } = await import('../remote/collect.js');
+      const { writeReport } = await import('../report/report.js');
       const report = await collect({ specPath: spec, outDir: flags.out, log: (line) => io.stderr(`${line}\n`) });
-      if (flags.json) io.stdout(`${JSON.stringify(report)}\n`);
-      else io.stdout(formatCollect(report));
+      const html = flags.report ? await writeReport({ specPath: spec, outDir: report.out }) : null;
+      if (flags.json) io.stdout(`${JSON.stringify({ ...report, html_report: html })}\n`);
+      else io.stdout(formatCollect(report) + (html ? `report written: ${html.path}\n` : `report (--report, sweep report): ${report.report}\n`));
       if (!report.complete && !flags.allowPartial) {
         throw new WorkFailed(`incomplete: ${report.totals.missing} config(s) missing, ${report.totals.error} in error; 'sweep submit-all' retries them (--allow-partial accepts the partial results)`);
       }

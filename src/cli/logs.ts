@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { showLogs } from '../remote/logs.js';
 import { positiveIntFlag } from '../flags.js';
 import type { CliIo } from './io.js';
 
@@ -17,6 +16,7 @@ export function registerLogs(program: Command, io: CliIo): void {
     .option('-f, --follow', 'keep printing what the workers append (Ctrl-C ends it)')
     .option('-n, --lines <n>', 'lines from the end of each log', '40')
     .action(async (spec: string, unit: string | undefined, flags: LogsFlags) => {
+      const { showLogs } = await import('../remote/logs.js');
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);

@@ -7,11 +7,13 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_OK, EXIT_USAGE, exitCodeForError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerCollect } from './collect.js';
+import { registerExport } from './export.js';
 import { registerGenerate } from './generate.js';
 import { defaultIo, type CliIo } from './io.js';
 import { registerRun } from './run.js';
 import { registerRunUnit } from './run-unit.js';
 import { registerLogs } from './logs.js';
+import { registerReport } from './report.js';
 import { registerSetupTarget } from './setup-target.js';
 import { registerStatus } from './status.js';
 import { registerStop } from './stop.js';
@@ -33,6 +35,8 @@ export function buildProgram(io: CliIo): Command {
   registerStop(program, io);
   registerLogs(program, io);
   registerSetupTarget(program, io);
+  registerExport(program, io);
+  registerReport(program, io);
   return program;
 }
 

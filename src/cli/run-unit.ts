@@ -1,6 +1,5 @@
 /** `sweep run-unit`: the worker, as the CLI offers it (the bundle's own entry is src/worker/main.ts). */
 import type { Command } from 'commander';
-import { runUnitCommand } from '../worker/command.js';
 import { collectValues } from './flags.js';
 import type { CliIo } from './io.js';
 
@@ -31,5 +30,5 @@ export function registerRunUnit(program: Command, io: CliIo): void {
     .option('--rerun <what>', 'run again besides configs without a record: errors (default), skipped (errors and skipped), all')
     .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
     .option('--json', 'print the summary as JSON on stdout')
-    .action(async (flags: RunUnitFlags) => runUnitCommand(flags, io));
+    .action(async (flags: RunUnitFlags) => (await import('../worker/command.js')).runUnitCommand(flags, io));
 }

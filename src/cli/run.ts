@@ -1,7 +1,8 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
-import { exitCodeOfRun, runSweepLocally, type RunSweepSummary } from '../run/run-sweep.js';
+import type { RunSweepSummary } from '../run/run-sweep.js';
 import { concurrencyFlag, positiveIntFlag, rerunFlag } from '../flags.js';
+import type { ReportSummary } from '../report/report.js';
 import { createTerminal, termStreamOf, type TermWrite } from '../term/live.js';
 import { formatTable } from '../term/table.js';
 import { collectValues } from './flags.js';
@@ -18,7 +19,10 @@ interface RunFlags {
   rerun?: string;
   only: string[];
   setup?: boolean;
+  limit?: string;
+  refreshValues?: boolean;
   quiet?: boolean;
+  report?: boolean;
   json?: boolean;
 }
 
@@ -37,9 +41,15 @@ export function registerRun(program: Command, io: CliIo): void {
     .option('--only <key=value,...>', 'only configs with these params (repeat for alternatives)', collectValues, [] as string[])
     .option('--setup', "run the spec's setup again (never while units of the sweep are queued or running)")
     .option('--quiet', 'no progress and no notes: only the outcome (one line) and any errors')
+    .option('--report', 'write the HTML report (sweep report) at the end')
+    .option('--limit <n>', 'a smoke run: only n configs, spread over the units (marked in the manifest)')
+    .option('--refresh-values', 'read {file}, {csv} and {sql} param values again instead of the frozen ones')
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (spec: string, flags: RunFlags) => {
+      const { exitCodeOfRun, runSweepLocally } = await import('../run/run-sweep.js');
+      const { writeReport } = await import('../report/report.js');
       const concurrency = flags.concurrency === undefined ? undefined : concurrencyFlag(flags.concurrency);
+      const limit = flags.limit === undefined ? undefined : positiveIntFlag('--limit', flags.limit);
       const jobs = flags.jobs === undefined ? undefined : positiveIntFlag('--jobs', flags.jobs);
       const isTTY = process.stderr.isTTY === true && !flags.quiet;
       // On a terminal, every line goes above the live progress line instead of through it.
@@ -69,13 +79,17 @@ export function registerRun(program: Command, io: CliIo): void {
           rerun: rerunFlag(flags.rerun),
           only: flags.only,
           setup: flags.setup === true,
+          ...(limit !== undefined ? { limit } : {}),
+          refreshValues: flags.refreshValues === true,
           write,
           isTTY,
           stop: stop.signal,
         });
         term?.region.dispose();
-        if (flags.json) io.stdout(`${JSON.stringify(summary)}\n`);
-        else io.stdout(flags.quiet ? formatRunOutcome(summary) : formatRunSummary(summary));
+        // The report of whatever finished, also after an interruption or with configs in error.
+        const report: ReportSummary | null = flags.report ? await writeReport({ specPath: spec, outDir: summary.outputs.dir }) : null;
+        if (flags.json) io.stdout(`${JSON.stringify({ ...summary, report })}\n`);
+        else io.stdout(flags.quiet ? formatRunOutcome(summary) : formatRunSummary(summary, report));
         process.exitCode = exitCodeOfRun(summary);
       } finally {
         term?.region.dispose();
@@ -107,7 +121,7 @@ export function formatRunOutcome(s: RunSweepSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function formatRunSummary(s: RunSweepSummary): string {
+export function formatRunSummary(s: RunSweepSummary, report: ReportSummary | null = null): string {
   const lines: string[] = [''];
   lines.push(`sweep ${s.sweep}: ${stateOf(s)}`);
   lines.push(`target: ${s.target}${s.mode === 'pueue' ? ' (units in your pueue daemon)' : s.jobs > 1 ? ` (${s.jobs} units at once)` : ''}`);
@@ -143,6 +157,9 @@ export function formatRunSummary(s: RunSweepSummary): string {
     `  per-unit results:                ${shown(s.outputs.per_unit)}`,
     `  log:                             ${shown(s.outputs.log)}`,
     `  worker logs (one per unit):      ${shown(s.outputs.logs)}`,
+    report
+      ? `  report (written):                ${shown(report.path)}`
+      : `  report (--report, sweep report): ${shown(s.outputs.report)}`,
     '',
   );
   return lines.join('\n');

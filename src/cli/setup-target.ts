@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { setupTargetCommand } from '../worker/command.js';
 import type { CliIo } from './io.js';
 
 interface SetupFlags {
@@ -22,5 +21,5 @@ export function registerSetupTarget(program: Command, io: CliIo): void {
     .option('--clickhouse-url <url>', 'ClickHouse HTTP URL (default: env CLICKHOUSE_URL, then the spec)')
     .option('--force', 'run it again even though it ran with this SQL')
     .option('--json', 'print the outcome as JSON on stdout')
-    .action(async (flags: SetupFlags) => setupTargetCommand(flags, io));
+    .action(async (flags: SetupFlags) => (await import('../worker/command.js')).setupTargetCommand(flags, io));
 }

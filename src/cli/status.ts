@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { loadSweepContext, type SweepContext } from '../remote/context.js';
-import { readStatus, type StatusReport } from '../remote/status.js';
+import type { SweepContext } from '../remote/context.js';
+import type { StatusReport } from '../remote/status.js';
 import { createLiveRegion, termStreamOf } from '../term/live.js';
 import type { CliIo } from './io.js';
 import { formatStatus, statusLines, summaryLine, type StatusLayout } from './status-view.js';
@@ -28,6 +28,8 @@ export function registerStatus(program: Command, io: CliIo): void {
     .option('--quiet', 'print only the one-line summary (with --watch: once, at the end)')
     .option('--json', 'print the report as JSON on stdout (with --watch: the final one)')
     .action(async (spec: string, flags: StatusFlags) => {
+      const { loadSweepContext } = await import('../remote/context.js');
+      const { readStatus } = await import('../remote/status.js');
       const interval = Number(flags.interval);
       if (!Number.isFinite(interval) || interval < 0.2) {
         throw new UserError('FLAG_INVALID', `--interval: expected a number of seconds >= 0.2, found ${JSON.stringify(flags.interval)}`);
@@ -101,7 +103,7 @@ async function watch(ctx: SweepContext, first: StatusReport, o: WatchOptions): P
       await sleep(o.interval * 1000, stop.signal);
       if (stop.signal.aborted) return 'interrupted';
       // A refresh is read-only: Ctrl-C does not wait for it (its outcome no longer matters).
-      const reading = readStatus(ctx);
+      const reading = (await import('../remote/status.js')).readStatus(ctx);
       reading.catch(() => {});
       const next = await Promise.race([reading, interrupted]);
       if (next === 'interrupted') return 'interrupted-reading';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { stopSweep, type StopReport } from '../remote/stop.js';
+import type { StopReport } from '../remote/stop.js';
 import { secondsFlag } from '../flags.js';
 import type { CliIo } from './io.js';
 
@@ -17,6 +17,7 @@ export function registerStop(program: Command, io: CliIo): void {
     .option('--grace <seconds>', 'how long running workers get to cancel their queries and write what finished before they are killed', '30')
     .option('--json', 'print the report as JSON on stdout')
     .action(async (spec: string, flags: StopFlags) => {
+      const { stopSweep } = await import('../remote/stop.js');
       const report = await stopSweep({ specPath: spec, outDir: flags.out, graceS: secondsFlag('--grace', flags.grace ?? '30', 0), log: (l) => io.stderr(`${l}\n`) });
       if (flags.json) io.stdout(`${JSON.stringify(report)}\n`);
       else io.stdout(formatStop(report, spec));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { WorkFailed } from '../errors.js';
-import { submitAll, type SubmitReport } from '../remote/submit.js';
+import type { SubmitReport } from '../remote/submit.js';
 import { rerunFlag } from '../flags.js';
 import { collectValues } from './flags.js';
 import type { CliIo } from './io.js';
@@ -31,6 +31,7 @@ export function registerSubmitAll(program: Command, io: CliIo): void {
     .option('--rebalance', 'move units that are neither complete nor running off hosts that do not answer, spread over the others by parallelism (implies --skip-unreachable)')
     .option('--json', 'print the report as JSON on stdout')
     .action(async (spec: string, flags: SubmitFlags) => {
+      const { submitAll } = await import('../remote/submit.js');
       const report = await submitAll({
         specPath: spec,
         outDir: flags.out,

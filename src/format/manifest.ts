@@ -31,6 +31,8 @@ export interface Manifest {
   tool_version: string;
   spec_sha256: string;
   template_sha256: string;
+  /** Set by `generate --limit N`: a smoke run of n configs out of the grid's `of`, not the whole sweep. */
+  limit?: { n: number; of: number };
   units: ManifestUnit[];
   configs: ManifestConfig[];
 }

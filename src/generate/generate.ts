@@ -27,14 +27,17 @@ import { SETUP_SQL } from '../setup/setup.js';
 import { lineOf } from '../sql/lexer.js';
 import { ownFormatOfLastStatement } from '../sql/format-clause.js';
 import { writeFileAtomicSync } from '../fs/atomic.js';
-import { expandGrid, type Config, type Grid } from '../spec/grid.js';
+import { VALUES_FILE } from '../grid/frozen.js';
+import { describeValuesNote, placeholderNames, resolveParams, type ResolvedGrid, type ResolvedParam, type ValuesNote } from '../grid/resolve.js';
+import type { ParamValue } from '../results/record.js';
+import { expandGrid, type Config, type Grid, type GridStats } from '../spec/grid.js';
 import { loadSpec, type LoadedSpec } from '../spec/load.js';
-import type { Spec } from '../spec/schema.js';
+import { paramFormOf, type Spec } from '../spec/schema.js';
 import { TOOL_VERSION } from '../version.js';
 import { acquireSweepLock } from '../worker/lock.js';
 import { ManifestWriter } from './manifest-writer.js';
 import { openUnitWriter, type WriteCounts } from './unit-writer.js';
-import { compileTemplate, TemplateRenderer, unusedParams } from './template.js';
+import { compileTemplate, TemplateRenderer, unusedParams, type CompiledTemplate, type ValueSite } from './template.js';
 import { WORKER_BUNDLE, workerBundlePath } from './worker-bundle.js';
 
 export interface GenerateOptions {
@@ -48,6 +51,12 @@ export interface GenerateOptions {
   prepared?: PreparedSweep;
   /** The caller already holds the sweep dir's lock (sweep run); otherwise generate takes it. */
   lockHeld?: boolean;
+  /** Read `{file}`, `{csv}` and `{sql}` values again instead of reusing the frozen ones. */
+  refreshValues?: boolean;
+  /** A smoke run: keep this many configs, spread over the units (marked in the manifest). */
+  limit?: number;
+  /** For `{sql}` values: where the server is (default env CLICKHOUSE_URL, then the spec). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface GenerateSummary {
@@ -59,6 +68,23 @@ export interface GenerateSummary {
   out: string;
   /** Things that will work but probably not as meant (printed on stderr). */
   warnings: string[];
+  /** How the grid came to its size (what --dry-run prints). */
+  grid: GridSummary;
+  /** Params whose values came from a file, a CSV or SQL: read now, or kept frozen from an earlier run. */
+  values: ValuesNote[];
+  /** `--limit`: a smoke run of n configs out of the grid's `of`; null for the whole grid. */
+  limit: { n: number; of: number } | null;
+  /** One line per thing worth saying that is not a warning (frozen values kept, a smoke run). */
+  notes: string[];
+}
+
+export interface GridSummary extends GridStats {
+  /** The link groups, each taken pairwise. */
+  links: string[][];
+  /** Configs per unit, in unit order. */
+  per_unit: Array<{ unit: string; configs: number }>;
+  /** The first few config ids, in order. */
+  first_ids: string[];
 }
 
 export const MARKER = '.sweep-generating';
@@ -72,15 +98,30 @@ export interface PreparedSweep {
   /** The setup SQL's text, copied to <out>/setup.sql; undefined without `setup:`. */
   setupText: string | undefined;
   warnings: string[];
+  /** Each param's values, the frozen outside values and what happened to them. */
+  resolved: ResolvedGrid;
+  /** The sweep dir the values were frozen for (and the embedded engine's data dir is under). */
+  outDir: string;
+}
+
+export interface PrepareOptions {
+  /** The sweep dir (default out/<name> under cwd): where frozen values are read from. */
+  outDir?: string | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+  /** sweep run's --clickhouse-url, for `{sql}` values. */
+  clickhouseUrl?: string | undefined;
+  refreshValues?: boolean | undefined;
+  limit?: number | undefined;
 }
 
 /** ClickHouse's default max_query_size (bytes of query text it parses), 256 KiB on 18.16 and current releases. */
 export const MAX_QUERY_SIZE_DEFAULT = 262_144;
 
 /** Everything that can fail on bad input, done before anything is written. */
-export async function prepareSweep(specPath: string, cwd: string): Promise<PreparedSweep> {
+export async function prepareSweep(specPath: string, cwd: string, opts: PrepareOptions = {}): Promise<PreparedSweep> {
   const loaded = await loadSpec(specPath, cwd);
   const { spec } = loaded;
+  const outDir = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(spec, cwd);
   const templatePath = resolve(loaded.dir, spec.template);
   const templateLabel = relative(cwd, templatePath) || templatePath;
   let text: string;
@@ -94,7 +135,9 @@ export async function prepareSweep(specPath: string, cwd: string): Promise<Prepa
     );
   }
   const paramNames = Object.keys(spec.params);
-  const tpl = compileTemplate(text, templateLabel, paramNames);
+  const epochNames = paramNames.filter((n) => paramFormOf(spec.params[n] as Spec['params'][string]) === 'every');
+  const tpl = compileTemplate(text, templateLabel, placeholderNames(spec));
+  checkEpochSlots(tpl, epochNames, templateLabel, loaded);
   const own = ownFormatOfLastStatement(text);
   if (own) {
     throw new UserError(
@@ -121,10 +164,69 @@ export async function prepareSweep(specPath: string, cwd: string): Promise<Prepa
       throw new UserError('SPEC_INVALID', `${relative(cwd, setupPath) || setupPath}: ${(err as Error).message}`);
     }
   }
-  const grid = expandGrid(spec, specPath);
+  // Before anything can create <out>/.chdb (a `{sql}` param on the embedded engine).
+  checkOutDir(outDir);
+  const resolved = await resolveParams(loaded, {
+    outDir,
+    env: opts.env ?? process.env,
+    clickhouseUrl: opts.clickhouseUrl,
+    refreshValues: opts.refreshValues === true,
+  });
+  const grid = expandGrid(spec, specPath, { resolved: resolved.params, where: resolved.where, locate: loaded.locate, limit: opts.limit });
   const renderer = new TemplateRenderer(tpl, templateLabel);
-  renderer.checkAll(spec.params, specPath, loaded.locate);
-  return { loaded, grid, renderer, templateSha256: sha256(text), setupText, warnings: gridWarnings(grid, specPath) };
+  const { values, site } = valuesToCheck(resolved.params, loaded);
+  renderer.checkAll(values, specPath, loaded.locate, site);
+  return {
+    loaded,
+    grid,
+    renderer,
+    templateSha256: sha256(text),
+    setupText,
+    warnings: [...grid.warnings, ...gridWarnings(grid, specPath)],
+    resolved,
+    outDir,
+  };
+}
+
+/** `{period:Date}` for an epoch param: its value is the period's label (2019Q2), so point at its fields. */
+function checkEpochSlots(tpl: CompiledTemplate, epochNames: readonly string[], templateLabel: string, loaded: LoadedSpec): void {
+  for (const slot of tpl.slots) {
+    if (epochNames.includes(slot.name) && /^Date/.test(slot.type)) {
+      throw new UserError(
+        'TEMPLATE_INVALID',
+        `${templateLabel}:${slot.line}: {${slot.name}:${slot.type}}: params.${slot.name} (${loaded.locate(['params', slot.name])}) is a date epoch whose value is the period's label (2019, 2019Q2, ...): expected {${slot.name}.start:${slot.type}} or {${slot.name}.end:${slot.type}}, found {${slot.name}:${slot.type}}`,
+      );
+    }
+  }
+}
+
+/**
+ * Every value the templates will see, by placeholder name (epoch fields under
+ * `period.start`/`period.end`), and where each came from for messages: a list
+ * value points at its own line, a generated one at its param's mapping.
+ */
+function valuesToCheck(params: readonly ResolvedParam[], loaded: LoadedSpec): { values: Record<string, ParamValue[]>; site: ValueSite } {
+  const values: Record<string, ParamValue[]> = {};
+  const byName = new Map<string, ResolvedParam>();
+  for (const p of params) {
+    values[p.name] = p.values;
+    byName.set(p.name, p);
+    if (p.fields) {
+      values[`${p.name}.start`] = p.fields.start;
+      values[`${p.name}.end`] = p.fields.end;
+      byName.set(`${p.name}.start`, p);
+      byName.set(`${p.name}.end`, p);
+    }
+  }
+  const site: ValueSite = (name, i) => {
+    const p = byName.get(name) as ResolvedParam;
+    if (p.form === 'list') return { where: loaded.locate(['params', name, i]), path: `params.${name}[${i}]` };
+    const where = loaded.locate(['params', p.name, ...(p.form === 'file' || p.form === 'csv' || p.form === 'sql' ? [p.form] : [])]);
+    if (p.fields) return { where, path: `params.${name} of period ${String(p.values[i])}` };
+    const from = p.form === 'step' || p.form === 'num' ? 'its range' : p.form === 'sql' ? 'its query' : `its ${p.form === 'csv' ? 'CSV column' : 'file'}`;
+    return { where, path: `params.${name} (value ${i + 1} of ${p.values.length}, from ${from})` };
+  };
+  return { values, site };
 }
 
 /** The seeds' rule: pueue at unit level (hundreds of tasks), the queries inside a unit (thousands each). */
@@ -156,7 +258,14 @@ export function defaultOutDir(spec: Spec, cwd: string): string {
 
 export async function generate(opts: GenerateOptions): Promise<GenerateSummary> {
   const cwd = opts.cwd ?? process.cwd();
-  const prepared = opts.prepared ?? (await prepareSweep(opts.specPath, cwd));
+  const prepared =
+    opts.prepared ??
+    (await prepareSweep(opts.specPath, cwd, {
+      outDir: opts.outDir,
+      env: opts.env,
+      refreshValues: opts.refreshValues,
+      limit: opts.limit,
+    }));
   const { loaded } = prepared;
   const out = opts.outDir ? resolve(cwd, opts.outDir) : defaultOutDir(loaded.spec, cwd);
   checkOutDir(out);
@@ -179,7 +288,7 @@ export function checkOutDir(out: string): void {
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory()) throw new UserError('OUT_INVALID', `--out ${out}: expected a directory, found a file`);
   const entries = readdirSync(out);
-  const ours = new Set(['manifest.json', MARKER, 'sql', 'units', 'results', STAGING, 'spec.json', WORKER_BUNDLE, SETUP_SQL, '.sweep', 'logs']);
+  const ours = new Set(['manifest.json', MARKER, 'sql', 'units', 'results', STAGING, 'spec.json', WORKER_BUNDLE, SETUP_SQL, '.sweep', 'logs', VALUES_FILE, '.chdb']);
   if (entries.length > 0 && !entries.includes('manifest.json') && !entries.includes(MARKER)) {
     const foreign = entries.filter((e) => !ours.has(e));
     if (foreign.length > 0) {
@@ -242,7 +351,32 @@ function planOnly(prepared: PreparedSweep, out: string): GenerateSummary {
     if (bytes > biggest.bytes) biggest = { bytes, config: c.id };
   }
   const warnings = [...prepared.warnings, ...(biggest.bytes > MAX_QUERY_SIZE_DEFAULT ? [sizeWarning(biggest.bytes, biggest.config)] : [])];
-  return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out, warnings };
+  return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out, warnings, ...gridReport(prepared, out) };
+}
+
+/** The summary's account of the grid, the outside values and a smoke-run limit. */
+function gridReport(prepared: PreparedSweep, out: string): Pick<GenerateSummary, 'grid' | 'values' | 'limit' | 'notes'> {
+  const { grid, loaded, resolved } = prepared;
+  const first_ids: string[] = [];
+  for (const u of grid.units) {
+    for (const c of u.configs) {
+      if (first_ids.length >= 5) break;
+      first_ids.push(c.id);
+    }
+    if (first_ids.length >= 5) break;
+  }
+  const notes = resolved.notes.map((n) => describeValuesNote(n, out));
+  if (grid.limited) {
+    notes.push(
+      `--limit ${grid.limited.n}: a smoke run of ${grid.limited.n} of the grid's ${grid.limited.of} configs, spread over ${grid.units.length} units (marked in the manifest); generate without --limit for the whole grid`,
+    );
+  }
+  return {
+    grid: { ...grid.stats, links: loaded.spec.link, per_unit: grid.units.map((u) => ({ unit: u.id, configs: u.configs.length })), first_ids },
+    values: resolved.notes,
+    limit: grid.limited ?? null,
+    notes,
+  };
 }
 
 async function writeSweep(prepared: PreparedSweep, out: string, bundle: string | undefined): Promise<GenerateSummary> {
@@ -267,6 +401,7 @@ async function writeSweep(prepared: PreparedSweep, out: string, bundle: string |
     tool_version: TOOL_VERSION,
     spec_sha256: loaded.sha256,
     template_sha256: prepared.templateSha256,
+    ...(grid.limited ? { limit: grid.limited } : {}),
     units: grid.units.map((u) => ({ id: u.id, params: u.params, configs: u.configs.length })),
   });
   const liveUnits = new Set<string>();
@@ -323,6 +458,9 @@ async function writeSweep(prepared: PreparedSweep, out: string, bundle: string |
   }
 
   writeIfChanged(join(out, 'spec.json'), `${JSON.stringify(loaded.spec, null, 2)}\n`);
+  // Outside values frozen for the next run (unchanged bytes keep the file's mtime).
+  if (prepared.resolved.frozen) writeIfChanged(join(out, VALUES_FILE), `${JSON.stringify(prepared.resolved.frozen, null, 2)}\n`);
+  else rmSync(join(out, VALUES_FILE), { force: true });
   // The setup SQL travels with the sweep: sweep run and submit-all run it from here, workers check it.
   if (prepared.setupText !== undefined) writeIfChanged(join(out, SETUP_SQL), prepared.setupText);
   else rmSync(join(out, SETUP_SQL), { force: true });
@@ -331,7 +469,7 @@ async function writeSweep(prepared: PreparedSweep, out: string, bundle: string |
   if (bundle) writeIfChanged(join(out, WORKER_BUNDLE), readFileSync(bundle));
   rmSync(staging, { recursive: true, force: true });
   rmSync(join(out, MARKER), { force: true });
-  return { configs: grid.configCount, units: grid.units.length, ...counts, out, warnings };
+  return { configs: grid.configCount, units: grid.units.length, ...counts, out, warnings, ...gridReport(prepared, out) };
 }
 
 function writeIfChanged(path: string, data: string | Buffer, opts: { durable?: boolean } = {}): void {

@@ -23,8 +23,9 @@ export interface CompiledTemplate {
 }
 
 /** `{name}` without a type: ClickHouse's parameter syntax needs one, and guessing it would guess the quoting. */
-const UNTYPED = /\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}/g;
-const PLACEHOLDER = /\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([A-Za-z][A-Za-z0-9]*(?:\([0-9, ]*\))?)\s*\}/g;
+const UNTYPED = /\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}/g;
+/** `{name:Type}`, or `{name.field:Type}` for a field of a date epoch param (`{period.start:Date}`). */
+const PLACEHOLDER = /\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*:\s*([A-Za-z][A-Za-z0-9]*(?:\([0-9, ]*\))?)\s*\}/g;
 
 export function compileTemplate(text: string, file: string, paramNames: readonly string[]): CompiledTemplate {
   const pieces: string[] = [];
@@ -56,9 +57,10 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
       const typeProblem = checkType(type);
       if (typeProblem) throw new UserError('TEMPLATE_INVALID', `${file}:${line}: {${name}:${type}}: ${typeProblem}`);
       if (!paramNames.includes(name)) {
+        const dotted = name.includes('.') ? ' (.start and .end exist on date epoch params only: {name: {from, to, every}})' : '';
         throw new UserError(
           'TEMPLATE_INVALID',
-          `${file}:${line}: placeholder {${name}:${type}} has no param: expected one of ${paramNames.join(', ')} (params in the spec), found ${JSON.stringify(name)}`,
+          `${file}:${line}: placeholder {${name}:${type}} has no param: expected one of ${paramNames.join(', ')} (params in the spec), found ${JSON.stringify(name)}${dotted}`,
         );
       }
       pieces.push(pending + seg.text.slice(last, m.index));
@@ -73,11 +75,17 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
   return { pieces, slots };
 }
 
-/** Params the template never uses: an error, since they would multiply configs that all run the same SQL. */
+/**
+ * Params the template never uses: an error, since they would multiply configs
+ * that all run the same SQL. A field (`period.start`) uses its param.
+ */
 export function unusedParams(tpl: CompiledTemplate, paramNames: readonly string[]): string[] {
-  const used = new Set(tpl.slots.map((s) => s.name));
+  const used = new Set(tpl.slots.map((s) => s.name.split('.')[0] as string));
   return paramNames.filter((n) => !used.has(n));
 }
+
+/** Where a value came from, for messages: its spec location and how to name it. */
+export type ValueSite = (name: string, index: number) => { where: string; path: string };
 
 /**
  * Renders configs. Literals are rendered and validated once per distinct
@@ -97,19 +105,22 @@ export class TemplateRenderer {
    * that render to the same literals everywhere (`1e3` and `1000` for a UInt32)
    * would give two configs with one SQL: an error naming both.
    */
-  checkAll(params: Record<string, ParamValue[]>, label: string, locate?: (path: Array<string | number>) => string): void {
+  checkAll(params: Record<string, ParamValue[]>, label: string, locate?: (path: Array<string | number>) => string, site?: ValueSite): void {
+    const siteOf: ValueSite = site ?? ((name, i) => ({ where: locate ? locate(['params', name, i]) : label, path: `params.${name}[${i}]` }));
     for (const [name, values] of Object.entries(params)) {
       const slots = this.tpl.slots.filter((s) => s.name === name);
       if (slots.length === 0) continue;
       const seen = new Map<string, number>();
       values.forEach((value, i) => {
-        const where = locate ? locate(['params', name, i]) : label;
-        const key = slots.map((slot) => this.literal(slot, value, where)).join('\u0000');
+        const { where, path } = siteOf(name, i);
+        // A list value keeps the shorter `params.name` in a misfit message (the line already points at it).
+        const key = slots.map((slot) => this.literal(slot, value, where, site ? path : `params.${name}`)).join('\u0000');
         const first = seen.get(key);
         if (first !== undefined) {
+          const other = siteOf(name, first);
           throw new UserError(
             'PARAM_INVALID',
-            `${where}: params.${name}[${i}]: value ${JSON.stringify(value)} is the same ${slots[0]?.type} as ${JSON.stringify(values[first])} (params.${name}[${first}]${locate ? ` at ${locate(['params', name, first])}` : ''}): both would run the same SQL; expected distinct values, remove one`,
+            `${where}: ${path}: value ${JSON.stringify(value)} is the same ${slots[0]?.type} as ${JSON.stringify(values[first])} (${other.path}${locate || site ? ` at ${other.where}` : ''}): both would run the same SQL; expected distinct values, remove one`,
           );
         }
         seen.set(key, i);
@@ -127,7 +138,7 @@ export class TemplateRenderer {
     return out;
   }
 
-  private literal(slot: Slot, value: ParamValue, label: string): string {
+  private literal(slot: Slot, value: ParamValue, label: string, path = `params.${slot.name}`): string {
     const key = `${slot.name}\u0000${slot.type}`;
     let byValue = this.cache.get(key);
     if (!byValue) {
@@ -140,7 +151,7 @@ export class TemplateRenderer {
         lit = renderLiteral(value, slot.type);
       } catch (err) {
         if (!(err instanceof LiteralError)) throw err;
-        throw new UserError('PARAM_INVALID', `${label}: params.${slot.name}: value ${JSON.stringify(value)} does not fit {${slot.name}:${slot.type}} at ${this.file}:${slot.line}: ${err.message}`);
+        throw new UserError('PARAM_INVALID', `${label}: ${path}: value ${JSON.stringify(value)} does not fit {${slot.name}:${slot.type}} at ${this.file}:${slot.line}: ${err.message}`);
       }
       byValue.set(value, lit);
     }

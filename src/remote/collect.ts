@@ -17,6 +17,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { posix } from 'node:path';
+import { defaultReportPath } from '../report/report.js';
 import { mergeResults, type MergeReport } from '../results/merge.js';
 import { RemoteError, type SyncSummary } from '../transport/transport.js';
 import { acquireSweepLock } from '../worker/lock.js';
@@ -51,6 +52,8 @@ export interface CollectReport extends MergeReport {
   sweep: string;
   out: string;
   hosts: HostCollect[];
+  /** Where `sweep report` (or `collect --report`) writes the HTML report. */
+  report: string;
   warnings: string[];
   connections: number;
 }
@@ -123,6 +126,7 @@ async function collectLocked(ctx: SweepContext, opts: CollectOptions, log: (line
     sweep: ctx.name,
     out: ctx.outDir,
     hosts,
+    report: defaultReportPath(ctx.outDir),
     ...merged,
     warnings,
     connections: ctx.hosts.reduce((n, h) => n + h.transport.stats.connections, 0),
@@ -137,7 +141,8 @@ async function pull(ctx: SweepContext, h: HostContext, specPath: string, log: (l
     const sync = await h.transport.pull(posix.join(h.sweepDir, 'results'), h.localResults, {
       step: 'collect',
       timeoutMs: 60 * 60_000,
-      filters: ['--include=*.ndjson', '--exclude=*'],
+      // results/shapes/<unit>.ndjson carry the column types (record v2); .previous/ and .superseded/ stay on the host.
+      filters: ['--include=/shapes/', '--include=*.ndjson', '--exclude=*'],
     });
     log(`${h.host}: rsync: ${sync.files} file(s) updated, ${sync.bytes} bytes`);
     return sync;

@@ -9,7 +9,11 @@
  * symbol`) usually holds the same value and is written once; when the values
  * differ the column is kept as `row_<column>` and counted, never dropped.
  *
- * Both files are written to a temp name and renamed, so a reader sees the old
+ * `shapes.ndjson` holds the result shapes (column names and ClickHouse types,
+ * `{"shape": id, "columns": [{name, type}]}`) that the kept records name, so
+ * results.ndjson is self-describing; v1 records name none.
+ *
+ * All three are written to a temp name and renamed, so a reader sees the old
  * complete file or the new complete one.
  */
 import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
@@ -18,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { UnitIndex } from '../format/manifest.js';
 import { readNdjson } from './ndjson.js';
-import type { AnyRecord } from './record.js';
+import type { AnyRecord, ShapeLine } from './record.js';
 import { addCounts, emptyCounts, validateUnit, type CurrentOrigin, type SourcedLine, type UnitCounts } from './validate.js';
 
 export interface MergeOptions {
@@ -67,7 +71,7 @@ export interface MergeReport {
   units_complete: number;
   /** Up to 20 configs whose kept record is an error. */
   errors: Array<{ unit: string; config: string; code: number | null; name: string; message: string }>;
-  files: { results: string; rows: string; records: number; rows_written: number; row_key_collisions: number };
+  files: { results: string; rows: string; shapes: string; records: number; rows_written: number; row_key_collisions: number };
   /** Results files for units not in the manifest (left out). */
   extra_files: string[];
   /** Where the kept records ran: `target|setup generation` with counts; more than one per target (or more targets than hosts) is a mix. */
@@ -93,6 +97,8 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
   let units_complete = 0;
   const results = new NdjsonFileWriter(join(opts.outDir, 'results.ndjson'));
   const rows = new NdjsonFileWriter(join(opts.outDir, 'rows.ndjson'));
+  const shapes = new NdjsonFileWriter(join(opts.outDir, 'shapes.ndjson'));
+  const shapesWritten = new Set<string>();
   const collisions = { count: 0 };
   const origins = new Map<string, number>();
   try {
@@ -111,16 +117,28 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
         if (errors.length >= MAX_ERRORS) break;
         errors.push({ unit: mu.id, config: e.config, code: e.error?.code ?? null, name: e.error?.name ?? 'ERROR', message: (e.error?.message ?? '').slice(0, 500) });
       }
+      let unitShapes: Map<string, ShapeLine> | undefined;
       for (const r of v.kept) {
         await results.write(r);
         for (const row of flattenRows(r, collisions)) await rows.write(row);
+        if (r.v === 2 && r.shape !== null && !shapesWritten.has(r.shape)) {
+          // A unit that ran on several hosts has shapes in each host's dir.
+          unitShapes ??= (opts.sources?.(mu.id) ?? [{ host: '', dir: resultsDir }]).reduce((m, src) => readShapes(src.dir, mu.id, m), new Map<string, ShapeLine>());
+          const shape = unitShapes.get(r.shape);
+          if (shape) {
+            await shapes.write(shape);
+            shapesWritten.add(r.shape);
+          }
+        }
       }
     }
     await results.commit();
     await rows.commit();
+    await shapes.commit();
   } catch (err) {
     await results.abort();
     await rows.abort();
+    await shapes.abort();
     throw err;
   }
   const known = new Set(opts.units.map((u) => `${u.id}.ndjson`));
@@ -133,7 +151,7 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
     units_total: opts.units.length,
     units_complete,
     errors,
-    files: { results: results.path, rows: rows.path, records: results.lines, rows_written: rows.lines, row_key_collisions: collisions.count },
+    files: { results: results.path, rows: rows.path, shapes: shapes.path, records: results.lines, rows_written: rows.lines, row_key_collisions: collisions.count },
     extra_files,
     origins: [...origins].map(([origin, records]) => ({ origin, records })).sort((a, b) => b.records - a.records),
     mixed_origins: mixed,
@@ -165,7 +183,32 @@ function isMixed(origins: ReadonlyMap<string, number>, hosts: number): boolean {
   return generations.size > hosts || [...generations.values()].some((n) => n > 1);
 }
 
-function readIndex(outDir: string, unit: string): UnitIndex {
+/**
+ * The shapes a unit's worker wrote (`results/shapes/<unit>.ndjson`), by id. A
+ * torn or bad line is skipped: the worker writes a shape before the first
+ * record naming it, and writes it again after a crash cut it.
+ */
+export function readShapes(resultsDir: string, unit: string, into = new Map<string, ShapeLine>()): Map<string, ShapeLine> {
+  const out = into;
+  let text: string;
+  try {
+    text = readFileSync(join(resultsDir, 'shapes', `${unit}.ndjson`), 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const s = JSON.parse(line) as Partial<ShapeLine>;
+      if (typeof s.shape === 'string' && Array.isArray(s.columns)) out.set(s.shape, { shape: s.shape, columns: s.columns });
+    } catch {
+      // a torn last line
+    }
+  }
+  return out;
+}
+
+export function readIndex(outDir: string, unit: string): UnitIndex {
   const path = join(outDir, 'units', `${unit}.json`);
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as UnitIndex;

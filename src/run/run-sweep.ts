@@ -18,6 +18,7 @@ import { createEngine, type Engine } from '../engine/index.js';
 import { UserError } from '../errors.js';
 import { checkOutDir, defaultOutDir, generate, prepareSweep } from '../generate/generate.js';
 import { readManifestHead } from '../remote/context.js';
+import { defaultReportPath } from '../report/report.js';
 import { forEachLine } from '../results/ndjson.js';
 import { moveResultsAside } from '../results/aside.js';
 import { mergeResults, type MergeReport } from '../results/merge.js';
@@ -53,6 +54,10 @@ export interface RunSweepOptions {
   only?: readonly string[];
   /** --setup: run the setup again even though it is current. */
   setup?: boolean;
+  /** --limit N: a smoke run of N configs spread over the units (generate's --limit). */
+  limit?: number;
+  /** --refresh-values: read {file}/{csv}/{sql} param values again instead of the frozen ones. */
+  refreshValues?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Human output (progress, notes); the summary is the caller's to print. */
   write?: (text: string) => void;
@@ -87,7 +92,8 @@ export interface RunSweepSummary {
   errors: MergeReport['errors'];
   /** Set with --fresh: where the earlier results went. */
   moved_aside: string | null;
-  outputs: { dir: string; results: string; rows: string; per_unit: string; log: string; logs: string };
+  /** `report`: where `sweep report` (or `sweep run --report`) writes the HTML report. */
+  outputs: { dir: string; results: string; rows: string; per_unit: string; log: string; logs: string; report: string };
   interrupted: StopSignal | null;
   /** With --pueue --detach after a signal: the tasks left running. */
   detached: boolean;
@@ -168,7 +174,14 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   const env = opts.env ?? process.env;
   const write = opts.write ?? ((t: string) => process.stderr.write(t));
   // Validate everything (spec, template, values, flags, engine URL) before writing anything.
-  const prepared = await prepareSweep(opts.specPath, cwd);
+  // Frozen param values live in the sweep dir, and {sql} values are read from the target this run uses.
+  const prepared = await prepareSweep(opts.specPath, cwd, {
+    outDir: opts.outDir,
+    env,
+    clickhouseUrl: opts.clickhouseUrl,
+    limit: opts.limit,
+    refreshValues: opts.refreshValues,
+  });
   const spec = prepared.loaded.spec;
   const concurrency = opts.concurrency ?? spec.worker.concurrency;
   const jobs = opts.jobs ?? 1;
@@ -185,14 +198,15 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
   const lock = await acquireSweepLock(outDir, `sweep run ${opts.specPath}`);
   try {
     const gen = await generate({ specPath: opts.specPath, cwd, outDir, prepared, lockHeld: true });
+    for (const note of gen.notes) write(`${note}\n`);
     for (const w of gen.warnings) write(`warning: ${w}\n`);
     const logPath = join(outDir, 'run.log');
     const log = (line: string) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`);
     const { engine, version } = await connect(choice);
     const engineName = choice.kind === 'embedded' ? `embedded chDB (ClickHouse ${version})` : `ClickHouse ${version} at ${choice.display}`;
     try {
-      write(`sweep run ${spec.name}: ${gen.configs} configs in ${gen.units} units; engine: ${engineName}\n`);
-      log(`run: engine ${engineName}; target ${choice.target}; ${gen.configs} configs in ${gen.units} units`);
+      write(`sweep run ${spec.name}: ${gen.configs} configs in ${gen.units} unit${gen.units === 1 ? '' : 's'}; engine: ${engineName}\n`);
+      log(`run: engine ${engineName}; target ${choice.target}; ${gen.configs} configs in ${gen.units} unit${gen.units === 1 ? '' : 's'}`);
       const units = readManifestHead(outDir, opts.specPath).units;
       // Units of this sweep queued or running anywhere on this machine: nothing that rewrites data or results may happen under them.
       const queued = await localSweepTasks(spec, env);
@@ -361,7 +375,7 @@ async function finish(ctx: RunContext, o: UnitsOutcome): Promise<RunSweepSummary
     slowest: await slowestConfigs(merged.files.results, 5),
     errors: merged.errors,
     moved_aside: ctx.movedAside,
-    outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs') },
+    outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs'), report: defaultReportPath(outDir) },
     interrupted: o.interrupted,
     detached: o.detached,
     complete: merged.complete && !o.interrupted,

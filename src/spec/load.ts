@@ -10,7 +10,7 @@ import { LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, type Docume
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { checkRemote } from './remote.js';
-import { allowedKeys, specSchema, type Spec } from './schema.js';
+import { allowedKeys, PARAM_FORMS, paramFormKeyOf, specSchema, type Spec } from './schema.js';
 
 export interface LoadedSpec {
   spec: Spec;
@@ -58,6 +58,7 @@ function parseSpec(text: string, label: string): { spec: Spec; locate: LoadedSpe
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new UserError('SPEC_INVALID', `${label}: expected a mapping of spec keys (name, template, params, ...), found ${describe(raw)}`);
   }
+  checkParamForms(raw as Record<string, unknown>, label, doc, lineCounter);
   const parsed = specSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -69,6 +70,37 @@ function parseSpec(text: string, label: string): { spec: Spec; locate: LoadedSpe
   });
   return { spec: parsed.data, locate: (path) => where(label, doc, lineCounter, path) };
 }
+
+/**
+ * A param given as a mapping is validated against its own form (chosen by its
+ * keys: step, num, every, file, csv, sql) before the whole spec, so a mistake
+ * is reported with that form's keys rather than as "matches no alternative".
+ */
+function checkParamForms(raw: Record<string, unknown>, label: string, doc: Document, lc: LineCounter): void {
+  const params = raw['params'];
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return;
+  for (const [name, value] of Object.entries(params as Record<string, unknown>)) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+    const path = ['params', name];
+    const form = paramFormKeyOf(value as Record<string, unknown>);
+    if (!form) {
+      const keys = Object.keys(value);
+      throw new UserError(
+        'SPEC_INVALID',
+        `${where(label, doc, lc, path)}: params.${name}: expected a list of values or a mapping with one of ${FORMS_EXPECTED}, found ${keys.length === 0 ? 'an empty mapping' : `a mapping with keys ${keys.join(', ')}`}`,
+      );
+    }
+    const schema = PARAM_FORMS[form];
+    const parsed = schema.safeParse(value, { reportInput: true });
+    const issue = parsed.success ? undefined : parsed.error.issues[0];
+    if (issue) {
+      const prefixed = { ...issue, path: [...path, ...issue.path] } as z.core.$ZodIssue;
+      throw new UserError('SPEC_INVALID', formatIssue(prefixed, label, doc, lc, Object.keys(schema.shape)));
+    }
+  }
+}
+
+const FORMS_EXPECTED = '{from, to, step}, {from, to, num}, {from, to, every}, {file}, {csv, column} or {sql}';
 
 /**
  * YAML resolves plain scalars before sweep sees them: `9007199254740993`
@@ -89,7 +121,11 @@ function keepParamValuesAsWritten(doc: Document): void {
   };
   const params = doc.get('params', true);
   if (isMap(params)) {
-    for (const pair of params.items) if (isSeq(pair.value)) for (const item of pair.value.items) asWritten(item);
+    for (const pair of params.items) {
+      if (isSeq(pair.value)) for (const item of pair.value.items) asWritten(item);
+      // Range bounds and steps too: ranges are computed on the decimal text, never on a rounded double.
+      if (isMap(pair.value)) for (const field of pair.value.items) asWritten(field.value);
+    }
   }
   const exclude = doc.get('exclude', true);
   if (isSeq(exclude)) {
@@ -116,6 +152,17 @@ function checkCrossReferences(spec: Spec, fail: Fail): void {
       if (!(key in spec.params)) fail(['exclude', i, key], `expected a param name (one of: ${names.join(', ')}), found ${JSON.stringify(key)}`);
     }
   });
+  const linked = new Map<string, number>();
+  spec.link.forEach((group, i) => {
+    group.forEach((name, j) => {
+      if (!(name in spec.params)) fail(['link', i, j], `expected a param name (one of: ${names.join(', ')}), found ${JSON.stringify(name)}`);
+      const other = linked.get(name);
+      if (other !== undefined) {
+        fail(['link', i, j], `expected each param in at most one link, found ${JSON.stringify(name)} ${other === i ? 'twice in this one' : `in link[${other}] too`} (list all the params that go together in one link)`);
+      }
+      linked.set(name, i);
+    });
+  });
   const afterNames = new Set<string>();
   spec.after.forEach((step, i) => {
     if (afterNames.has(step.name)) fail(['after', i, 'name'], `expected unique step names, found ${JSON.stringify(step.name)} twice`);
@@ -124,14 +171,14 @@ function checkCrossReferences(spec: Spec, fail: Fail): void {
   checkRemote(spec.remote, fail);
 }
 
-function formatIssue(issue: z.core.$ZodIssue, label: string, doc: Document, lc: LineCounter): string {
+function formatIssue(issue: z.core.$ZodIssue, label: string, doc: Document, lc: LineCounter, allowedHere?: string[]): string {
   const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
   const input = (issue as { input?: unknown }).input;
   switch (issue.code) {
     case 'unrecognized_keys': {
       const key = issue.keys[0] ?? '?';
       const keyPath = [...path, key];
-      const allowed = allowedKeys(issue.path);
+      const allowed = allowedHere ?? allowedKeys(issue.path);
       const expected = allowed ? `one of: ${allowed.join(', ')}` : 'a known key';
       return `${where(label, doc, lc, keyPath, true)}: ${formatPath(keyPath)}: unknown key (expected ${expected})`;
     }
@@ -162,6 +209,8 @@ function formatIssue(issue: z.core.$ZodIssue, label: string, doc: Document, lc: 
 }
 
 function unionExpected(path: Array<string | number>): string {
+  if (path[0] === 'params' && path.length === 2) return `a list of values or a mapping with one of ${FORMS_EXPECTED}`;
+  if (path[0] === 'params' && path.length === 3 && typeof path[2] === 'string') return 'a number (or its text)';
   if (path[0] === 'params' || path[0] === 'exclude') return 'a string or a number';
   if (path[0] === 'worker' && path[1] === 'max_threads') return '"auto" or a positive integer';
   if (path[0] === 'worker' && path[1] === 'concurrency') return 'a positive integer, "auto", or {min, max}';

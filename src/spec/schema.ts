@@ -11,6 +11,49 @@ export const PARAM_NAME = /^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*$/;
 
 const paramValue = z.union([z.string(), z.number()]);
 
+/*
+ * A param's values: a list, or a mapping that generates them (src/grid/). The
+ * loader picks the form by its keys (step, num, every, file, csv, sql) and
+ * validates it alone, so an error names the form's own keys; the union below
+ * is then only the type.
+ */
+export const PARAM_LIST = z.array(paramValue).min(1, 'a non-empty list');
+/** Range bounds stay text when YAML would round them (see load.ts), so ranges are exact decimals. */
+const decimal = z.union([z.number(), z.string()]);
+export const STEP_RANGE = z.strictObject({ from: decimal, to: decimal, step: decimal });
+export const NUM_RANGE = z.strictObject({
+  from: decimal,
+  to: decimal,
+  num: z.number().int().min(1, 'at least 1 value (num: 0 is an empty range)').max(1_000_000, 'at most 1,000,000 values'),
+  scale: z.enum(['linear', 'log']).default('linear'),
+});
+export const EPOCHS = z.strictObject({
+  from: z.string().min(1),
+  to: z.string().min(1),
+  every: z.enum(['year', 'quarter', 'month', 'week', 'day']),
+});
+export const FILE_VALUES = z.strictObject({ file: z.string().min(1) });
+export const CSV_VALUES = z.strictObject({ csv: z.string().min(1), column: z.string().min(1) });
+export const SQL_VALUES = z.strictObject({ sql: z.string().min(1) });
+
+/** The mapping forms, by the key that tells them apart. */
+export const PARAM_FORMS = {
+  step: STEP_RANGE,
+  num: NUM_RANGE,
+  every: EPOCHS,
+  file: FILE_VALUES,
+  csv: CSV_VALUES,
+  sql: SQL_VALUES,
+} as const;
+export type ParamFormKey = keyof typeof PARAM_FORMS;
+
+const paramSchema = z.union([PARAM_LIST, STEP_RANGE, NUM_RANGE, EPOCHS, FILE_VALUES, CSV_VALUES, SQL_VALUES]);
+
+const sampleSchema = z.strictObject({
+  n: z.number().int().min(1, 'at least 1 config'),
+  seed: z.number().int().min(0).max(0xffff_ffff).default(0),
+});
+
 const clickhouseSchema = z.strictObject({
   url: z.string().url().optional(),
   database: z.string().min(1).default('default'),
@@ -88,26 +131,66 @@ const afterSchema = z.strictObject({
   sql: z.string().min(1),
 });
 
+/** What `sweep report` plots by default (flags override): see src/report/. */
+const reportSchema = z.strictObject({
+  /** A numeric result column; default: the first numeric one. */
+  metric: z.string().min(1).optional(),
+  higher_is_better: z.boolean().default(true),
+  /** How configs (and a config's rows) are combined into one heatmap cell or marginal point. */
+  aggregate: z.enum(['mean', 'median', 'max', 'min']).default('mean'),
+  /** Rows to keep, e.g. `horizon = 20` or `horizon = 20 and signals >= 30` (src/report/filter.ts). */
+  filter: z.string().min(1).optional(),
+});
+
 export const specSchema = z.strictObject({
   name: z.string().regex(SWEEP_NAME, 'a name matching [a-z0-9][a-z0-9_-]{0,63}'),
   template: z.string().min(1),
   setup: z.string().min(1).optional(),
-  params: z.record(z.string().regex(PARAM_NAME, "a param name (letters, digits and single underscores, starting with a letter; no '-' or '__')"), z.array(paramValue).min(1, 'a non-empty list')),
+  params: z.record(z.string().regex(PARAM_NAME, "a param name (letters, digits and single underscores, starting with a letter; no '-' or '__')"), paramSchema),
   unit: z.array(z.string()).default([]),
   exclude: z.array(z.record(z.string(), paramValue)).default([]),
+  /** Params whose values are taken pairwise (same length) instead of crossed, as GNU Parallel's `:::+`. */
+  link: z.array(z.array(z.string()).min(2, 'at least two params to link')).default([]),
+  /** A condition on the params (src/grid/where.ts); only the combinations for which it holds are kept. */
+  where: z.string().min(1).optional(),
+  /** A deterministic random subset of the grid (after exclude and where). */
+  sample: sampleSchema.optional(),
   clickhouse: clickhouseSchema.default({ database: 'default', user: 'default' }),
   worker: workerSchema.default(WORKER_DEFAULTS),
   remote: remoteSchema.optional(),
   after: z.array(afterSchema).default([]),
+  report: reportSchema.optional(),
 });
 
 export type Spec = z.output<typeof specSchema>;
+export type ParamSpec = Spec['params'][string];
+export type StepRange = z.output<typeof STEP_RANGE>;
+export type NumRange = z.output<typeof NUM_RANGE>;
+export type Epochs = z.output<typeof EPOCHS>;
+export type FileValues = z.output<typeof FILE_VALUES>;
+export type CsvValues = z.output<typeof CSV_VALUES>;
+export type SqlValues = z.output<typeof SQL_VALUES>;
+export type ExternalValues = FileValues | CsvValues | SqlValues;
+export type SampleSettings = NonNullable<Spec['sample']>;
+
+/** Which form a param's values take. */
+export function paramFormOf(p: ParamSpec): 'list' | ParamFormKey {
+  if (Array.isArray(p)) return 'list';
+  for (const key of Object.keys(PARAM_FORMS) as ParamFormKey[]) if (key in p) return key;
+  throw new Error(`unknown param form: ${JSON.stringify(p)}`);
+}
+
+/** The form a raw mapping asks for, by its keys; undefined when none of them is there. */
+export function paramFormKeyOf(raw: Record<string, unknown>): ParamFormKey | undefined {
+  return (Object.keys(PARAM_FORMS) as ParamFormKey[]).find((key) => key in raw);
+}
 export type ClickHouseSettings = Spec['clickhouse'];
 export type WorkerSettings = Spec['worker'];
 export type RemoteSettings = NonNullable<Spec['remote']>;
 export type ParallelSetting = RemoteSettings['parallel'];
 export type HostEntry = NonNullable<RemoteSettings['hosts']>[number];
 export type AutoscaleSettings = RemoteSettings['autoscale'];
+export type ReportSettings = NonNullable<Spec['report']>;
 
 /** Keys a strict object accepts, for "unknown key" messages. */
 export function allowedKeys(path: ReadonlyArray<PropertyKey>): string[] | undefined {

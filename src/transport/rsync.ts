@@ -73,7 +73,7 @@ export async function runRsync(run: RsyncRun): Promise<SyncSummary> {
     throw new RemoteError(run.host, options.step, `rsync exited with ${code} (${meaning}):\n${indent(tail(stderr))}`, code === 255 ? 'REMOTE_UNREACHABLE' : 'RSYNC_FAILED');
   }
   const stdout = String(result.stdout ?? '');
-  return { files: statNumber(stdout, /Number of regular files transferred: ([\d,.]+)/), bytes: statNumber(stdout, /Total transferred file size: ([\d,.]+)/), ms, warnings };
+  return { files: statNumber(stdout, /Number of regular files transferred: ([\d,.]+)/), bytes: statNumber(stdout, /Total transferred file size: ([\d,.]+)/), ms: Math.round(ms), warnings };
 }
 
 function statNumber(text: string, re: RegExp): number {

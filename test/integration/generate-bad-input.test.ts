@@ -52,13 +52,13 @@ const cases: Case[] = [
   },
   { name: 'illegal sweep name', spec: GOOD_SPEC.replace('name: demo', 'name: ../Demo Sweep'), message: /sweep\.yaml:1:7: name: expected a name matching \[a-z0-9\]\[a-z0-9_-\]\{0,63\}, found "\.\.\/Demo Sweep" \(string\)/ },
   { name: 'missing template', spec: GOOD_SPEC.replace('q.sql', 'missing.sql'), message: /sweep\.yaml: template: expected a readable SQL file, found no such file at .*missing\.sql/ },
-  { name: 'value out of its placeholder type range', spec: GOOD_SPEC.replace('[1, 2]', '[1, -2]'), message: /params\.threshold: value -2 does not fit \{threshold:UInt32\} at q\.sql:1: expected UInt32 in \[0, 4294967295\], found -2/ },
+  { name: 'value out of its placeholder type range', spec: GOOD_SPEC.replace('[1, 2]', '[1, -2]'), message: /sweep\.yaml:5:18: params\.threshold\[1\]: value -2 does not fit \{threshold:UInt32\} at q\.sql:1: expected UInt32 in \[0, 4294967295\], found -2/ },
   {
     // YAML would read the value as 18446744073709552000; the message quotes it as written.
     name: 'an integer past UInt64, exactly as written',
     template: 'SELECT {symbol:String} AS s, {threshold:UInt64} AS t',
     spec: GOOD_SPEC.replace('[1, 2]', '[1, 18446744073709551616]'),
-    message: /sweep\.yaml:5:18: params\.threshold: value "18446744073709551616" does not fit \{threshold:UInt64\} at q\.sql:1: expected UInt64 in \[0, 18446744073709551615\], found 18446744073709551616/,
+    message: /sweep\.yaml:5:18: params\.threshold\[1\]: value "18446744073709551616" does not fit \{threshold:UInt64\} at q\.sql:1: expected UInt64 in \[0, 18446744073709551615\], found 18446744073709551616/,
   },
   {
     name: 'two values that are one number for the placeholder',

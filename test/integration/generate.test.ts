@@ -29,7 +29,30 @@ describe('sweep generate', () => {
     const res = await runSweep(['generate', 'sweep.yaml', '--json'], { cwd: t.dir });
     expect(res.code).toBe(0);
     const out = join(t.dir, 'out', 'demo');
-    expect(JSON.parse(res.stdout)).toEqual({ configs: 6, units: 3, written: 6, unchanged: 0, removed: 0, out, warnings: [] });
+    expect(JSON.parse(res.stdout)).toEqual({
+      configs: 6,
+      units: 3,
+      written: 6,
+      unchanged: 0,
+      removed: 0,
+      out,
+      warnings: [],
+      grid: {
+        params: { symbol: 2, threshold: 2, z: 2 },
+        combinations: 8,
+        removed: { exclude: 2, where: 0, sample: 0, limit: 0 },
+        links: [],
+        per_unit: [
+          { unit: 'symbol-BTC__threshold-250', configs: 2 },
+          { unit: 'symbol-BTC__threshold-500', configs: 2 },
+          { unit: 'symbol-ETH__threshold-500', configs: 2 },
+        ],
+        first_ids: ['symbol-BTC__threshold-250__z-1.5', 'symbol-BTC__threshold-250__z-2', 'symbol-BTC__threshold-500__z-1.5', 'symbol-BTC__threshold-500__z-2', 'symbol-ETH__threshold-500__z-1.5'],
+      },
+      values: [],
+      limit: null,
+      notes: [],
+    });
     expect(listSql(out)).toEqual([
       'symbol-BTC__threshold-250/symbol-BTC__threshold-250__z-1.5.sql',
       'symbol-BTC__threshold-250/symbol-BTC__threshold-250__z-2.sql',

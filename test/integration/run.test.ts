@@ -65,7 +65,7 @@ describe.skipIf(lacks('clickhouse'))('sweep run', () => {
     const rows = readFileSync(join(embeddedDir, 'out', 'breakout', 'rows.ndjson'), 'utf8').trim().split('\n');
     expect(rows.length).toBe(a.reduce((n, r) => n + r.rows.length, 0));
     expect(JSON.parse(rows[0] ?? '{}')).toMatchObject({ symbol: expect.any(String), threshold: expect.any(Number), horizon: expect.anything() });
-  });
+  }, 240_000);
 
   it('interrupted with SIGINT, exits 130, and run again completes with one record per config', async () => {
     const dir = join(t.dir, 'sigint');
