@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import { parseLabel } from '../pueue/labels.js';
 import { parseStatus } from '../pueue/status.js';
 import { decideParallel, type AutoscaleDecision, type Thresholds, type Verdict } from './rule.js';
+import { sleep } from '../sleep.js';
 
 export const AUTOSCALE_LOG = 'autoscale.log';
 export const PEAK_MEMORY_FILE = 'peak-memory.ndjson';
@@ -377,17 +378,4 @@ class ClickHouseProbe {
     }
     return out;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -5,6 +5,7 @@ import type { StatusReport } from '../remote/status.js';
 import { createLiveRegion, termStreamOf } from '../term/live.js';
 import type { CliIo } from './io.js';
 import { formatStatus, statusLines, summaryLine, type StatusLayout } from './status-view.js';
+import { sleep } from '../sleep.js';
 
 export { formatStatus } from './status-view.js';
 
@@ -118,16 +119,4 @@ async function watch(ctx: SweepContext, first: StatusReport, o: WatchOptions): P
     region?.dispose();
     process.off('SIGINT', onSignal);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -12,6 +12,7 @@ import type { RemoteSettings } from '../spec/schema.js';
 import { RemoteError, type RemoteSession } from '../transport/transport.js';
 import { loadSweepContext, type HostContext } from './context.js';
 import { hostWeights, unitsByHost } from './placement.js';
+import { sleep } from '../sleep.js';
 
 export interface LogsOptions {
   specPath: string;
@@ -104,16 +105,4 @@ export async function showLogs(opts: LogsOptions): Promise<{ files: number }> {
   } finally {
     await Promise.all([...sessions.values()].map((s) => s.close()));
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -19,6 +19,7 @@ import type { RemoteSettings, Spec } from '../spec/schema.js';
 import { emptyReasons } from '../worker/todo.js';
 import { stopSignalOf, type RunContext, type UnitsOutcome } from './run-sweep.js';
 import { createProgressView } from './view.js';
+import { sleep } from '../sleep.js';
 
 /**
  * Units of this sweep with a queued, running or paused task in the local
@@ -102,16 +103,4 @@ export async function runThroughPueue(ctx: RunContext, onlyFlags: readonly strin
   }
   outcome.ran = Math.max(0, last.ok + last.skipped + last.error - (before ?? 0));
   return outcome;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

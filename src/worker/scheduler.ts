@@ -23,6 +23,7 @@
 import PQueue from 'p-queue';
 import { ThroughputSeeker, type AutoDecision, type AutoOptions } from './autotune.js';
 import { backoffMs } from './retry.js';
+import { sleep } from '../sleep.js';
 
 export type AttemptOutcome =
   /** The job reached its end (a terminal record, or nothing to do). */
@@ -320,17 +321,4 @@ export class Dispatcher<J> {
       }
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
