@@ -9,18 +9,14 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flagNumber } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 const pkgRoot = resolve(distRoot, '..');
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const rounds = flag(args, '--rounds', 3);
-  const jobs = flag(args, '--jobs', 4);
+  const rounds = flagNumber(args, '--rounds', 3);
+  const jobs = flagNumber(args, '--jobs', 4);
   const entries = { launcher: join(distRoot, 'src', 'cli', 'launch.cjs'), 'plain ESM entry': join(distRoot, 'src', 'cli', 'bin.js') };
   const rates: Record<string, number[]> = { launcher: [], 'plain ESM entry': [] };
   for (let r = 0; r < rounds; r++) {

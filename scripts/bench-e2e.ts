@@ -16,15 +16,11 @@ import { startClickHouse } from '../test/harness/clickhouse.js';
 import { startPueue } from '../test/harness/pueue.js';
 import { startSshd } from '../test/harness/sshd.js';
 import { makeTempDir } from '../test/harness/tmp.js';
+import { flagNumber } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 const CLI = join(distRoot, 'src', 'cli', 'bin.js');
 const CONCURRENCY = 16;
-
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
 
 interface Stage {
   name: string;
@@ -103,9 +99,9 @@ console.log(JSON.stringify({ n: files.length, failed, s: (performance.now() - t0
 `;
 
 export async function run(args: string[]): Promise<void> {
-  const units = flag(args, '--units', 1000);
-  const perUnit = flag(args, '--per-unit', 300);
-  const parallel = flag(args, '--parallel', 2);
+  const units = flagNumber(args, '--units', 1000);
+  const perUnit = flagNumber(args, '--per-unit', 300);
+  const parallel = flagNumber(args, '--parallel', 2);
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const tmp = makeTempDir('e2e-bench');
   const [ch, sshd, pueue] = await Promise.all([startClickHouse(), startSshd(), startPueue()]);

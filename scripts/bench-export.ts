@@ -12,31 +12,14 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASELINE_CODE, buildFixture } from './bench-results-fixture.js';
-
-interface Measure {
-  ms: number;
-  maxRssMb: number;
-  /** CPU seconds of the whole process, every thread (chDB's included). */
-  cpuS?: number;
-  detail?: unknown;
-}
+import { flagText, type ChildMeasure, measureChild } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 
-function child(code: string): Measure {
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return JSON.parse(out.trim().split('\n').pop() as string) as Measure;
-}
-
-function flag(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? (args[i + 1] as string) : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const configs = Number(flag(args, '--configs', '300000'));
-  const rounds = Number(flag(args, '--rounds', '2'));
-  const url = flag(args, '--clickhouse-url', process.env['CLICKHOUSE_URL'] ?? '');
+  const configs = Number(flagText(args, '--configs', '300000'));
+  const rounds = Number(flagText(args, '--rounds', '2'));
+  const url = flagText(args, '--clickhouse-url', process.env['CLICKHOUSE_URL'] ?? '');
   const root = mkdtempSync(join(tmpdir(), 'sweep-bench-export-'));
   try {
     const fx = buildFixture(root, configs);
@@ -58,20 +41,20 @@ export async function run(args: string[]): Promise<void> {
       execFileSync('curl', ['-sS', '--fail', url, '--data-binary', 'CREATE DATABASE IF NOT EXISTS sweep_bench']);
       cases.push({ label: 'sweep export --to-clickhouse', args: ['--to-clickhouse', 'sweep_bench.rows', '--clickhouse-url', url] });
     }
-    const base: Measure[] = [];
-    const runs = cases.map(() => [] as Measure[]);
+    const base: ChildMeasure[] = [];
+    const runs = cases.map(() => [] as ChildMeasure[]);
     for (let r = 0; r < rounds; r++) {
-      base.push(child(BASELINE_CODE(fx.outDir)));
-      cases.forEach((c, i) => runs[i]?.push(child(exportCode(c.args))));
+      base.push(measureChild(BASELINE_CODE(fx.outDir)));
+      cases.forEach((c, i) => runs[i]?.push(measureChild(exportCode(c.args))));
     }
-    const min = (xs: Measure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const min = (xs: ChildMeasure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const b = min(base);
     const lines = [
       `bench export: ${fx.configs} configs in ${fx.units} units (${(fx.bytes / 1e6).toFixed(0)} MB of records), best of ${rounds} alternating rounds; ${cpus().length} cores, load average ${(loadavg()[0] ?? 0).toFixed(1)}`,
       `  baseline (read + JSON.parse every record)   ${(b.ms / 1000).toFixed(2)} s   peak RSS ${b.maxRssMb.toFixed(0)} MB`,
     ];
     cases.forEach((c, i) => {
-      const m = min(runs[i] as Measure[]);
+      const m = min(runs[i] as ChildMeasure[]);
       const rows = (m.detail as { rows: number }).rows;
       const size = c.file ? `, ${(statSync(c.file).size / 1e6).toFixed(0)} MB` : '';
       lines.push(`  ${c.label.padEnd(42)}  ${(m.ms / 1000).toFixed(2)} s   peak RSS ${m.maxRssMb.toFixed(0)} MB   CPU ${(m.cpuS ?? 0).toFixed(2)} s   (${rows} rows${size}; ${(m.ms / b.ms).toFixed(1)}x the baseline)`);

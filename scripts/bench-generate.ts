@@ -19,24 +19,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-interface Measure {
-  ms: number;
-  maxRssMb: number;
-  detail?: unknown;
-}
+import { flagNumber, type ChildMeasure, measureChild } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
-
-function child(code: string): Measure {
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  return JSON.parse(out.trim().split('\n').pop() as string) as Measure;
-}
-
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
 
 export async function run(args: string[]): Promise<void> {
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
@@ -45,8 +30,8 @@ export async function run(args: string[]): Promise<void> {
 }
 
 async function benchFiles(args: string[]): Promise<void> {
-  const configs = flag(args, '--configs', 300_000);
-  const rounds = flag(args, '--rounds', 2);
+  const configs = flagNumber(args, '--configs', 300_000);
+  const rounds = flagNumber(args, '--rounds', 2);
   const units = Math.max(1, Math.round(configs / 300));
   const perUnit = Math.round(configs / units);
   const root = mkdtempSync(join(tmpdir(), 'sweep-bench-gen-'));
@@ -72,7 +57,7 @@ GROUP BY horizon ORDER BY horizon
 `,
     );
     const genModule = join(distRoot, 'src', 'generate', 'generate.js');
-    const sizeProbe = child(`
+    const sizeProbe = measureChild(`
       const m = await import(${JSON.stringify(genModule)});
       const p = await m.prepareSweep('sweep.yaml', ${JSON.stringify(root)});
       const c = p.grid.units[0].configs[0];
@@ -98,18 +83,18 @@ GROUP BY horizon ORDER BY horizon
       console.log(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, detail: s }));
     `;
 
-    const best = { base: [] as Measure[], gen: [] as Measure[], rerun: [] as Measure[] };
+    const best = { base: [] as ChildMeasure[], gen: [] as ChildMeasure[], rerun: [] as ChildMeasure[] };
     for (let r = 0; r < rounds; r++) {
       const b = join(root, `base-${r}`);
       const g = join(root, `gen-${r}`);
       mkdirSync(b);
-      best.base.push(child(baseline(b)));
-      best.gen.push(child(generate(g)));
-      best.rerun.push(child(generate(g)));
+      best.base.push(measureChild(baseline(b)));
+      best.gen.push(measureChild(generate(g)));
+      best.rerun.push(measureChild(generate(g)));
       rmSync(b, { recursive: true, force: true });
       rmSync(g, { recursive: true, force: true });
     }
-    const min = (xs: Measure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const min = (xs: ChildMeasure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const base = min(best.base);
     const gen = min(best.gen);
     const rerun = min(best.rerun);
@@ -130,7 +115,7 @@ GROUP BY horizon ORDER BY horizon
 
 /** The issue-11 comparison: the rich grid against the same-sized grid as literal lists. */
 async function benchGrids(args: string[]): Promise<void> {
-  const rounds = flag(args, '--rounds', 2);
+  const rounds = flagNumber(args, '--rounds', 2);
   // --dir /dev/shm keeps a busy disk (other jobs' writes) out of a comparison of two grids whose writes are the same.
   const base = args.includes('--dir') ? (args[args.indexOf('--dir') + 1] as string) : tmpdir();
   const root = mkdtempSync(join(base, 'sweep-bench-grids-'));
@@ -186,21 +171,21 @@ GROUP BY horizon ORDER BY horizon
     // Each run's output is deleted and the disk synced before the next run starts: otherwise the
     // previous run's writeback and the discards of its deleted files (ext4 online discard) land
     // inside the next measurement, which then measures the order of the runs, not the grid.
-    const results = { rich: [] as Measure[], literal: [] as Measure[] };
+    const results = { rich: [] as ChildMeasure[], literal: [] as ChildMeasure[] };
     for (let r = 0; r < rounds; r++) {
       for (const side of r % 2 === 0 ? (['literal', 'rich'] as const) : (['rich', 'literal'] as const)) {
         const out = join(root, `${side}-out-${r}`);
         execFileSync('sync');
-        results[side].push(child(generate(side, out)));
+        results[side].push(measureChild(generate(side, out)));
         rmSync(out, { recursive: true, force: true });
       }
     }
-    const min = (xs: Measure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const min = (xs: ChildMeasure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const rich = min(results.rich);
     const literal = min(results.literal);
     const rd = rich.detail as { prepareMs: number; configs: number; units: number; userS: number; sysS: number; grid: { combinations: number; removed: Record<string, number> } };
     const ld = literal.detail as { prepareMs: number; configs: number; units: number; userS: number; sysS: number };
-    const minPrepare = (xs: Measure[]) => Math.min(...xs.map((x) => (x.detail as { prepareMs: number }).prepareMs));
+    const minPrepare = (xs: ChildMeasure[]) => Math.min(...xs.map((x) => (x.detail as { prepareMs: number }).prepareMs));
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     const extra = minPrepare(results.rich) - minPrepare(results.literal);
     const ratio = rich.ms / literal.ms;

@@ -25,14 +25,10 @@ import { makeRecord } from '../src/results/record.js';
 import { locatePueue, startPueue, type PueueHandle } from '../test/harness/pueue.js';
 import { startSshd, type SshdHandle } from '../test/harness/sshd.js';
 import { makeTempDir } from '../test/harness/tmp.js';
+import { flagNumber } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 const CLI = join(distRoot, 'src', 'cli', 'bin.js');
-
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
 
 interface Host {
   sshd: SshdHandle;
@@ -42,9 +38,9 @@ interface Host {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const units = flag(args, '--units', 1000);
-  const perUnit = flag(args, '--per-unit', 20);
-  const rounds = flag(args, '--rounds', 3);
+  const units = flagNumber(args, '--units', 1000);
+  const perUnit = flagNumber(args, '--per-unit', 20);
+  const rounds = flagNumber(args, '--rounds', 3);
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const tmp = makeTempDir('hosts-bench');
   const [sa, sb, pa, pb] = await Promise.all([startSshd({ alias: 'bench-a' }), startSshd({ alias: 'bench-b' }), startPueue(), startPueue()]);

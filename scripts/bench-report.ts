@@ -7,36 +7,18 @@
  * file written, peak RSS that child's); the best round counts.
  * Goal: the report written in under 5 s.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASELINE_CODE, buildFixture } from './bench-results-fixture.js';
-
-interface Measure {
-  ms: number;
-  maxRssMb: number;
-  /** CPU seconds of the whole process, every thread (chDB's included). */
-  cpuS?: number;
-  detail?: unknown;
-}
+import { flagNumber, type ChildMeasure, measureChild } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 
-function child(code: string): Measure {
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return JSON.parse(out.trim().split('\n').pop() as string) as Measure;
-}
-
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const configs = flag(args, '--configs', 300_000);
-  const rounds = flag(args, '--rounds', 2);
+  const configs = flagNumber(args, '--configs', 300_000);
+  const rounds = flagNumber(args, '--rounds', 2);
   const root = mkdtempSync(join(tmpdir(), 'sweep-bench-report-'));
   try {
     const t0 = performance.now();
@@ -53,13 +35,13 @@ export async function run(args: string[]): Promise<void> {
       const cpu = process.cpuUsage();
       console.log(JSON.stringify({ ms: performance.now() - t0, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6, detail: JSON.parse(out.join('')) }));
     `;
-    const base: Measure[] = [];
-    const rep: Measure[] = [];
+    const base: ChildMeasure[] = [];
+    const rep: ChildMeasure[] = [];
     for (let r = 0; r < rounds; r++) {
-      base.push(child(BASELINE_CODE(fx.outDir)));
-      rep.push(child(code));
+      base.push(measureChild(BASELINE_CODE(fx.outDir)));
+      rep.push(measureChild(code));
     }
-    const min = (xs: Measure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const min = (xs: ChildMeasure[]) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const b = min(base);
     const m = min(rep);
     const d = m.detail as { charts: number; with_value: number; bytes: number; phases_s: Record<string, number> };

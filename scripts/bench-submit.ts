@@ -24,17 +24,13 @@ import type { SubmitReport } from '../src/remote/submit.js';
 import { locatePueue, startPueue, type PueueHandle } from '../test/harness/pueue.js';
 import { startSshd } from '../test/harness/sshd.js';
 import { makeTempDir } from '../test/harness/tmp.js';
+import { flagNumber } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 const CLI = join(distRoot, 'src', 'cli', 'bin.js');
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const units = flag(args, '--units', 1000);
+  const units = flagNumber(args, '--units', 1000);
   const tmp = makeTempDir('bench');
   const sshd = await startSshd();
   const daemons: PueueHandle[] = [];

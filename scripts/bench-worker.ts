@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { embeddedTarget } from '../src/engine/target.js';
 import { generate } from '../src/generate/generate.js';
 import { startClickHouse } from '../test/harness/clickhouse.js';
+import { flagText } from './bench-common.js';
 
 const distRoot = resolve(fileURLToPath(import.meta.url), '..', '..');
 const pkgRoot = resolve(distRoot, '..');
@@ -44,11 +45,6 @@ interface Measure {
   stdout: string;
   stderr: string;
   code: number | null;
-}
-
-function flag(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : fallback;
 }
 
 const HAS_TIME = existsSync('/usr/bin/time');
@@ -151,13 +147,13 @@ interface Row {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const rounds = Number(flag(args, '--rounds', '3'));
-  const only = flag(args, '--only', '');
-  const nShort = Number(flag(args, '--short', '2000'));
-  const nHeavy = Number(flag(args, '--heavy', '200'));
-  const nSkip = Number(flag(args, '--skip', '300000'));
+  const rounds = Number(flagText(args, '--rounds', '3'));
+  const only = flagText(args, '--only', '');
+  const nShort = Number(flagText(args, '--short', '2000'));
+  const nHeavy = Number(flagText(args, '--heavy', '200'));
+  const nSkip = Number(flagText(args, '--skip', '300000'));
   // --tiers a,c skips the slow shell tier when iterating on the worker.
-  const tierSet = new Set(flag(args, '--tiers', 'a,b,c').split(','));
+  const tierSet = new Set(flagText(args, '--tiers', 'a,b,c').split(','));
   if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: npm run build`);
   const root = mkdtempSync(join(tmpdir(), 'sweep-bench-worker-'));
   const timeFile = join(root, 'time.txt');
