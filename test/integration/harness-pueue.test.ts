@@ -94,6 +94,11 @@ describe.skipIf(lacks('pueue'))('isolated pueue daemon harness', () => {
     }
     const oldPid = pq.pid;
     const sleeperPids = (): number[] => findProcesses(['sleep', duration]);
+    // pueue reports Running when it forks `sh -c`; the shell's exec of sleep
+    // follows a moment later (CI once looked inside that gap and found none).
+    while (sleeperPids().length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(sleeperPids()).toHaveLength(1);
 
     await pq.restartDaemon();
