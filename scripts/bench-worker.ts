@@ -362,6 +362,9 @@ function spawnSyncTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv): { 
  * concurrency auto against the best fixed concurrency among 1, 2, 4, 8, 16, 32,
  * for a short-query and a heavy-query workload, same files, max_threads auto
  * (sized to the concurrency) in every case. Goal: auto within 10 % of the best.
+ * `auto` searches from the bottom (no auto-concurrency.json: a sweep's first
+ * unit); `auto, next unit` starts where an untimed auto run before it ended,
+ * as every later unit of a sweep against the same target does.
  */
 async function autoBench(root: string, timeFile: string, log: (s: string) => void, rounds: number, onServer: (stop: () => Promise<void>) => void): Promise<string[]> {
   let url = process.env['CLICKHOUSE_URL'];
@@ -387,27 +390,37 @@ async function autoBench(root: string, timeFile: string, log: (s: string) => voi
   ];
   for (const w of workloads) {
     const out = await makeSweep(join(root, `auto-${w.name}`), w);
-    const levels = ['1', '2', '4', '8', '16', '32', 'auto'];
+    const levels = ['1', '2', '4', '8', '16', '32', 'auto', 'auto-next'];
+    const run = (level: string) =>
+      measure(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all', '--clickhouse-url', url, '--concurrency', level.startsWith('auto') ? 'auto' : level, '--json'], { timeFile });
     const walls: Record<string, number[]> = {};
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < levels.length; k++) {
         const level = levels[(k + r) % levels.length] as string;
         rmSync(join(out, 'results'), { recursive: true, force: true });
-        const m = await measure(process.execPath, [WORKER, 'run-unit', '--dir', out, '--unit', 'all', '--clickhouse-url', url, '--concurrency', level, '--json'], { timeFile });
+        rmSync(join(out, 'auto-concurrency.json'), { force: true });
+        if (level === 'auto-next') {
+          const learn = await run('auto');
+          if (learn.code !== 0) throw new Error(`auto bench ${w.name}: the learning run failed: ${learn.stderr.slice(-500)}`);
+          rmSync(join(out, 'results'), { recursive: true, force: true });
+        }
+        const m = await run(level);
         if (m.code !== 0) throw new Error(`auto bench ${w.name} at ${level} failed: ${m.stderr.slice(-500)}`);
         (walls[level] ??= []).push(m.wallS);
-        if (level === 'auto') {
+        if (level.startsWith('auto')) {
           const s = JSON.parse(m.stdout) as { auto: { final: number; changes: Array<{ to: number }> } };
-          log(`${w.name} auto: ${m.wallS.toFixed(2)} s, ended at ${s.auto.final} after ${s.auto.changes.length} change(s): ${s.auto.changes.map((c) => c.to).join(' -> ')}`);
+          log(`${w.name} ${level}: ${m.wallS.toFixed(2)} s, ended at ${s.auto.final} after ${s.auto.changes.length} change(s): ${s.auto.changes.map((c) => c.to).join(' -> ')}`);
         } else log(`${w.name} concurrency ${level}: ${m.wallS.toFixed(2)} s`);
       }
     }
-    const fixed = levels.filter((l) => l !== 'auto').map((l) => ({ l, wall: median(walls[l] ?? []) }));
+    const fixed = levels.filter((l) => !l.startsWith('auto')).map((l) => ({ l, wall: median(walls[l] ?? []) }));
     const best = fixed.reduce((a, b) => (b.wall < a.wall ? b : a));
     const auto = median(walls['auto'] ?? []);
+    const next = median(walls['auto-next'] ?? []);
     const ratio = auto / best.wall;
     notes.push(
       `${w.name} (${w.configs} configs): auto ${auto.toFixed(2)} s, best fixed concurrency ${best.l} ${best.wall.toFixed(2)} s (${fixed.map((f) => `${f.l}: ${f.wall.toFixed(2)}`).join(', ')}): ${ratio.toFixed(2)}x (goal <= 1.10x): ${ratio <= 1.1 ? 'MET' : 'NOT MET'}`,
+      `${w.name}, a later unit (auto starting where the one before ended): ${next.toFixed(2)} s, ${(next / best.wall).toFixed(2)}x the best fixed`,
     );
   }
   return notes;

@@ -15,18 +15,24 @@
  *     a third (the workload changed) is measured afresh;
  *   - pressure (transient errors, the server at its limit): halve at once,
  *     and do not climb above the level that met it for a while.
- * A window closes after `windowMs` and at least max(4, level) completions; the
- * first window after a change is not judged (queries started at the old level
- * are still finishing).
+ * A window closes after `windowMs` and at least max(4, level) completions. While
+ * searching (slow start, a probe) it closes sooner when completions are many:
+ * after `fastWindowMs` and max(64, 8 x level) of them, so short queries (a unit
+ * of 300 configs lasts well under 1.5 s) find their level within the unit
+ * instead of after it. Steady windows keep the full length: probes cost
+ * throughput, so they stay rare in wall time. After a change the first `from`
+ * completions are not counted (queries started at the old level).
  */
 
 export interface AutoOptions {
   min: number;
   max: number;
-  /** Where slow start begins (default max(min, 2)). */
+  /** Where slow start begins (default 2, within [min, max]). */
   start?: number;
   /** Shortest window (ms, default 1500). */
   windowMs?: number;
+  /** Shortest search window when completions are many (ms, default 250). */
+  fastWindowMs?: number;
   /** Improvement that counts (default 0.05 = 5 %). */
   gain?: number;
 }
@@ -46,13 +52,14 @@ export class ThroughputSeeker {
   private readonly min: number;
   private readonly max: number;
   private readonly windowMs: number;
+  private readonly fastWindowMs: number;
   private readonly gain: number;
   private phase: Phase = 'rising';
   private best = { level: 0, rate: 0 };
   private windowStart: number | undefined;
   private completions = 0;
-  /** Skip judging the first window after a change. */
-  private settling = false;
+  /** Completions after a change still owed to queries started at the old level. */
+  private settleLeft = 0;
   private steadyWindows = 0;
   private probeEvery = 3;
   /** After pressure: stay at or below this until `ceilingUntil`. */
@@ -64,23 +71,35 @@ export class ThroughputSeeker {
     this.max = Math.max(this.min, opts.max);
     this.current = Math.min(this.max, Math.max(this.min, opts.start ?? 2));
     this.windowMs = opts.windowMs ?? 1500;
+    this.fastWindowMs = opts.fastWindowMs ?? 250;
     this.gain = opts.gain ?? 0.05;
   }
 
   /** A config finished (a result or a permanent error). Returns a decision when a window closes with a change. */
   onCompletion(now: number): AutoDecision | undefined {
-    if (this.windowStart === undefined) this.windowStart = now;
+    if (this.settleLeft > 0) {
+      this.settleLeft--;
+      return undefined;
+    }
+    // The window opens at its first counted completion, which is not itself counted.
+    if (this.windowStart === undefined) {
+      this.windowStart = now;
+      return undefined;
+    }
     this.completions++;
     const elapsed = now - this.windowStart;
-    if (elapsed < this.windowMs || this.completions < Math.max(4, this.current)) return undefined;
+    if (!this.windowClosed(elapsed)) return undefined;
     const rate = (this.completions * 1000) / elapsed;
     this.windowStart = now;
     this.completions = 0;
-    if (this.settling) {
-      this.settling = false;
-      return undefined;
-    }
     return this.judge(rate, now);
+  }
+
+  private windowClosed(elapsed: number): boolean {
+    if (this.completions < Math.max(4, this.current)) return false;
+    if (elapsed >= this.windowMs) return true;
+    const searching = this.phase !== 'steady';
+    return searching && elapsed >= this.fastWindowMs && this.completions >= Math.max(64, 8 * this.current);
   }
 
   /** Transient errors or the server at its limit: halve now, remember the level that met it. */
@@ -143,7 +162,7 @@ export class ThroughputSeeker {
   private change(from: number, to: number, rate: number, reason: string): AutoDecision | undefined {
     if (to === from) return undefined;
     this.current = to;
-    this.settling = true;
+    this.settleLeft = from;
     this.windowStart = undefined;
     this.completions = 0;
     return { from, to, rate, reason };

@@ -28,6 +28,7 @@ import { concurrencyPlan, type ConcurrencyPlan, type ConcurrencySetting } from '
 import { ConfigRunner, HaltWatch, jobsOf, ShapeBook, type Job } from './config-runner.js';
 import { deferOptimizingCompiler } from './jit.js';
 import { acquireUnitLock, type UnitLock } from './lock.js';
+import { readAutoStart, recordAutoEnd } from './auto-start.js';
 import { autoMaxThreads, readThreadFacts, type ThreadFacts } from './max-threads.js';
 import { progressLine, RateMeter, startTicker, type Counts } from './progress.js';
 import { backoffMs, classifyFailure } from './retry.js';
@@ -185,14 +186,15 @@ export async function runUnit(opts: RunUnitOptions): Promise<RunUnitSummary> {
       await engine.cancelQueries(queryIdPrefix).catch((err: unknown) => run.log(`${u.unit}: could not cancel earlier queries of this unit: ${String(err)}`));
       const threadSetting = opts.maxThreads ?? u.spec.worker.max_threads;
       const facts = threadSetting === 'auto' ? await readThreadFacts(engine) : undefined;
-      const startLevel = run.concurrencyPlan.kind === 'auto' ? startOf(run.concurrencyPlan) : run.concurrency;
+      const autoStart = run.concurrencyPlan.kind === 'auto' ? readAutoStart(u.dir, run.engineTarget.target, run.concurrencyPlan) : undefined;
+      const startLevel = autoStart?.level ?? run.concurrency;
       const maxThreads = facts ? autoMaxThreads(facts, startLevel, run.unitsAtOnce) : { maxThreads: threadSetting as number, explanation: `max_threads ${threadSetting} (set)` };
       run.log(`${u.unit}: ${maxThreads.explanation}`);
       const cp = run.concurrencyPlan;
-      run.log(`${u.unit}: ${engineLabel} at ${run.engineTarget.display}, concurrency ${cp.kind === 'auto' ? `auto (${cp.min} to ${cp.max}, starting at ${startLevel})` : run.concurrency}`);
+      run.log(`${u.unit}: ${engineLabel} at ${run.engineTarget.display}, concurrency ${cp.kind === 'auto' ? `auto (${cp.min} to ${cp.max}, starting at ${startLevel}, ${autoStart?.from ?? ''})` : run.concurrency}`);
       if (run.interrupted) return finish(run, summarise(engineLabel, maxThreads.maxThreads, null, 0, null, 0));
       const moved = await compact(run, file.plan);
-      const result = await runConfigs(run, stopper, file, engine, engineLabel, { maxThreads: maxThreads.maxThreads, facts }, `${queryIdPrefix}${randomBytes(4).toString('hex')}:`);
+      const result = await runConfigs(run, stopper, file, engine, engineLabel, { maxThreads: maxThreads.maxThreads, facts }, startLevel, `${queryIdPrefix}${randomBytes(4).toString('hex')}:`);
       return finish(run, summarise(engineLabel, result.maxThreads, result.failure, result.runMs, result.halted, moved, result.auto));
     } finally {
       if (owned) await engine.close().catch(() => {});
@@ -407,11 +409,6 @@ async function waitForServer(
   }
 }
 
-/** Where auto starts its search: 2 (or the floor of its range). */
-function startOf(p: { min: number; max: number }): number {
-  return Math.min(p.max, Math.max(p.min, 2));
-}
-
 // ---------------------------------------------------------------- run
 
 interface RunOutcome {
@@ -430,6 +427,7 @@ async function runConfigs(
   engine: Engine,
   engineLabel: string,
   threads: { maxThreads: number; facts: ThreadFacts | undefined },
+  startLevel: number,
   queryIdPrefix: string,
 ): Promise<RunOutcome> {
   const maxThreads = threads.maxThreads;
@@ -464,7 +462,7 @@ async function runConfigs(
   const autoChanges: NonNullable<RunUnitSummary['auto']>['changes'] = [];
   const d = new Dispatcher<Job>({
     concurrency,
-    ...(cp.kind === 'auto' ? { auto: { min: cp.min, max: cp.max, start: startOf(cp) } } : {}),
+    ...(cp.kind === 'auto' ? { auto: { min: cp.min, max: cp.max, start: startLevel } } : {}),
     onAuto: (a) => {
       autoChanges.push({ from: a.from, to: a.to, rate: Math.round(a.rate * 10) / 10, reason: a.reason });
       // Threads per query follow the number of queries in flight, so the server's soft limit stays shared.
@@ -535,6 +533,13 @@ async function runConfigs(
       ? `ClickHouse at ${run.engineTarget.display} did not take queries for ${Math.round((opts.outageTimeoutMs ?? 300_000) / 1000)} s (${result.reason ?? 'no answer'})`
       : null;
   const auto = cp.kind === 'auto' ? { final: d.concurrency, changes: autoChanges } : null;
+  if (auto && ran.ok + ran.skipped + ran.error > 0) {
+    try {
+      recordAutoEnd(u.dir, run.engineTarget.target, auto.final, u.unit);
+    } catch (err) {
+      log(`${u.unit}: could not record where concurrency auto ended (the next unit searches from 2): ${String(err)}`);
+    }
+  }
   if (halt.halted) {
     const h = halt.halted;
     log(`${u.unit}: halted: every config failed with ${h.code ?? ''}${h.code !== null ? ' ' : ''}${h.name} (the first ${h.configs}); fix the template or its data, then run again`);

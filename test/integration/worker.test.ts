@@ -171,10 +171,18 @@ describe.skipIf(lacks('clickhouse'))('run-unit against ClickHouse', () => {
       expect(summary).toMatchObject({ ok: n, error: 0, missing: 0, concurrency: 32 });
       expect(summary.auto?.changes.length).toBeGreaterThan(0);
       expect(summary.auto?.changes[0]?.from).toBe(2);
-      expect(lines.some((l) => /concurrency auto \(1 to 32, starting at 2\)/.test(l))).toBe(true);
+      expect(lines.some((l) => /concurrency auto \(1 to 32, starting at 2, the default\)/.test(l))).toBe(true);
       expect(lines.filter((l) => /concurrency \d+ -> \d+ \(auto: /.test(l))).toHaveLength(summary.auto?.changes.length ?? -1);
-      expect(summary.auto?.final).toBeGreaterThanOrEqual(1);
-      expect(summary.auto?.final).toBeLessThanOrEqual(32);
+      const final = summary.auto?.final ?? -1;
+      expect(final).toBeGreaterThanOrEqual(1);
+      expect(final).toBeLessThanOrEqual(32);
+      // The next unit against this target continues the search where this one ended.
+      expect(JSON.parse(readFileSync(join(f.out, 'auto-concurrency.json'), 'utf8'))).toEqual({ v: 1, target: summary.target, level: final, unit: 'all' });
+      const again: string[] = [];
+      const second = await runUnit({ ...opts(f, { rerun: 'all' }), log: (l) => again.push(l) });
+      expect(second).toMatchObject({ ok: n, error: 0 });
+      expect(again.some((l) => l.includes(`concurrency auto (1 to 32, starting at ${final}, where unit all ended)`))).toBe(true);
+      if (second.auto?.changes[0]) expect(second.auto.changes[0].from).toBe(final);
     } finally {
       await f.tmp.remove();
     }

@@ -24,6 +24,16 @@ describe('ThroughputSeeker (concurrency auto)', () => {
     expect(s.current).toBeLessThanOrEqual(10);
   });
 
+  it('short queries find their level within a unit of a few hundred configs, not after it', () => {
+    const clock = { now: 0 };
+    // 250 configs/s per query in flight up to 8 (2,000/s), flat beyond: 1.5 s is 2,000 to 3,000 configs.
+    const s = new ThroughputSeeker({ min: 1, max: 32 });
+    const decisions = drive(s, (c) => 250 * Math.min(c, 8), 1500, clock);
+    expect(s.current).toBeGreaterThanOrEqual(8);
+    expect(s.current).toBeLessThanOrEqual(10);
+    expect(decisions.map((d) => d.to).slice(0, 2)).toEqual([4, 8]);
+  });
+
   it('heavy work: more in flight gives nothing, so it stays low', () => {
     const clock = { now: 0 };
     const s = new ThroughputSeeker({ min: 1, max: 32 });
