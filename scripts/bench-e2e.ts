@@ -134,8 +134,11 @@ export async function run(args: string[]): Promise<void> {
 
     const sub = await cli(['submit-all', 'sweep.yaml', '--json']);
     if (sub.code !== 0) throw new Error(`submit-all failed: ${sub.stderr}`);
-    const report = JSON.parse(sub.stdout) as { timings: { sync_ms: number; queue_ms: number }; sync: { files: number } };
-    stages.push({ name: 'submit-all', wallS: sub.wallS, rssMb: sub.rssMb, note: `rsync ${report.sync.files} files in ${(report.timings.sync_ms / 1000).toFixed(1)} s, queue ${(report.timings.queue_ms / 1000).toFixed(1)} s` });
+    // One entry of `hosts` per host (README, JSON output); this bench has one.
+    const report = JSON.parse(sub.stdout) as { hosts: Array<{ timings: { sync_ms: number; queue_ms: number }; sync: { files: number } }> };
+    const host = report.hosts[0];
+    if (!host) throw new Error(`submit-all --json named no host: ${sub.stdout.slice(0, 500)}`);
+    stages.push({ name: 'submit-all', wallS: sub.wallS, rssMb: sub.rssMb, note: `rsync ${host.sync.files} files in ${(host.timings.sync_ms / 1000).toFixed(1)} s, queue ${(host.timings.queue_ms / 1000).toFixed(1)} s` });
     log(`submit-all: ${sub.wallS.toFixed(1)} s`);
 
     const u0 = performance.now();
