@@ -62,5 +62,8 @@ export function createMath(): MathJsInstance {
   };
   // The typings declare every export possibly undefined; a missing one would be a mathjs upgrade that renamed it.
   for (const [name, f] of Object.entries(factories)) if (!f) throw new Error(`mathjs/number has no ${name}`);
-  return create(factories as FactoryFunctionMap);
+  // mathjs compares numbers with a relative tolerance (1e-12 by default), so
+  // `x != 1000000000000` would drop 1000000000001: a grid filter must be exact.
+  // mathjs refuses relTol 0; the smallest double is below every number's ULP.
+  return create(factories as FactoryFunctionMap, { relTol: Number.MIN_VALUE, absTol: 0 });
 }

@@ -38,6 +38,15 @@ describe('where', () => {
     expect(w.test(scope({ 'period.start': '2023-01-01', period: '2023', threshold: 250 }))).toBe(false);
   });
 
+  it('compares exactly: no tolerance drops 1000000000001 or keeps 0.3 for 0.30000000000001', async () => {
+    const ne = await compileWhere('threshold != 1000000000000', PARAMS, []);
+    expect([1000000000000, 1000000000001, 1000000000002].map((t) => ne.test(scope({ threshold: t })))).toEqual([false, true, true]);
+    const gt = await compileWhere('threshold > 1000000000000', PARAMS, []);
+    expect(gt.test(scope({ threshold: 1000000000001 }))).toBe(true);
+    const eq = await compileWhere('threshold == 0.30000000000001', PARAMS, []);
+    expect([0.3, 0.30000000000001].map((t) => eq.test(scope({ threshold: t })))).toEqual([false, true]);
+  });
+
   it('offers arithmetic, a few functions and a ? b : c', async () => {
     const w = await compileWhere('max(lookback, 10) % 7 == 3 ? abs(threshold - 5) <= 1 : false', PARAMS, []);
     expect(w.test(scope({ lookback: 10, threshold: 4 }))).toBe(true);
