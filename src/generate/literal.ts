@@ -30,17 +30,34 @@ export function checkType(type: string): string | undefined {
   return `unsupported placeholder type ${JSON.stringify(type)} (expected String, FixedString(N), Identifier, Int8..Int256, UInt8..UInt256, Float32, Float64, Date, DateTime or Bool)`;
 }
 
-export function renderLiteral(value: ParamValue, type: string): string {
+/**
+ * The literal for `value` as `{name:type}`. Numbers come typed, as ClickHouse's
+ * own parameter binding gives them (`toInt64(5)`, `toFloat32('0.1')`): a bare
+ * `5` would be a UInt8, so `bitNot({x:Int64})` gave 250 and a Float32 column
+ * never equalled `0.1`, and the result's column type changed with the value.
+ * `bare` (LIMIT, OFFSET, SAMPLE, SETTINGS values, aggregate parameters: places
+ * where ClickHouse takes a literal and no expression) keeps the plain number.
+ */
+export function renderLiteral(value: ParamValue, type: string, opts: { bare?: boolean } = {}): string {
   const range = INT_RANGES[type];
-  if (range) return renderInteger(value, type, range);
+  if (range) {
+    const n = renderInteger(value, type, range);
+    if (opts.bare) return n;
+    const digits = n.replace(/^\((.*)\)$/, '$1');
+    // Past 64 bits a number literal would be read as a Float64: give the text.
+    return /(?:128|256)$/.test(type) ? `to${type}('${digits}')` : `to${type}(${digits})`;
+  }
   switch (type) {
     case 'String':
       return quoteString(String(value));
     case 'Identifier':
       return renderIdentifier(value);
     case 'Float32':
-    case 'Float64':
-      return renderFloat(value, type);
+    case 'Float64': {
+      const text = renderFloat(value, type);
+      // A float literal is already a Float64; a Float32 is parsed from the text as written (no double rounding).
+      return type === 'Float32' && !opts.bare ? `toFloat32('${text.replace(/^\((.*)\)$/, '$1')}')` : text;
+    }
     case 'Date':
       return `toDate(${quoteString(checkDate(value, DATE_TEXT, 'YYYY-MM-DD'))})`;
     case 'DateTime':

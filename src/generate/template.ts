@@ -14,6 +14,8 @@ export interface Slot {
   name: string;
   type: string;
   line: number;
+  /** Where ClickHouse takes only a literal (LIMIT, aggregate parameters, ...): render the plain number. */
+  bare: boolean;
 }
 
 export interface CompiledTemplate {
@@ -25,13 +27,20 @@ export interface CompiledTemplate {
 /** `{name}` without a type: ClickHouse's parameter syntax needs one, and guessing it would guess the quoting. */
 const UNTYPED = /\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}/g;
 /** `{name:Type}`, or `{name.field:Type}` for a field of a date epoch param (`{period.start:Date}`). */
-const PLACEHOLDER = /\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*:\s*([A-Za-z][A-Za-z0-9]*(?:\([0-9, ]*\))?)\s*\}/g;
+const PLACEHOLDER = /\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*:\s*([A-Za-z][A-Za-z0-9]*(?:\((?:[^(){}]|\([^(){}]*\))*\))?)\s*\}/g;
+/** What is left of a `{name:` in code after the placeholders: something ClickHouse would bind and sweep would not. */
+const LEFTOVER = /\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*:[^}]*\}?/;
 
 export function compileTemplate(text: string, file: string, paramNames: readonly string[]): CompiledTemplate {
   const pieces: string[] = [];
   const slots: Slot[] = [];
+  /** The template with strings and comments blanked out: where bare contexts are looked for. */
+  let code = '';
+  const starts: number[] = [];
+  const ends: number[] = [];
   let pending = '';
   for (const seg of lexSql(text)) {
+    code += seg.kind === 'code' ? seg.text : ' '.repeat(seg.text.length);
     if (seg.unterminated) {
       throw new UserError('TEMPLATE_INVALID', `${file}:${lineOf(text, seg.start)}: expected a closed ${seg.kind === 'comment' ? 'comment' : 'quote'}, found one that runs to the end of the file`);
     }
@@ -65,14 +74,64 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
       }
       pieces.push(pending + seg.text.slice(last, m.index));
       pending = '';
-      slots.push({ name, type, line });
+      slots.push({ name, type, line, bare: false });
+      starts.push(seg.start + m.index);
+      ends.push(seg.start + m.index + m[0].length);
       last = m.index + m[0].length;
     }
-    pending += seg.text.slice(last);
+    const rest = seg.text.slice(last);
+    const left = LEFTOVER.exec(rest);
+    if (left) {
+      throw new UserError(
+        'TEMPLATE_INVALID',
+        `${file}:${lineOf(text, seg.start + last + left.index)}: expected a placeholder {name:Type} with a type sweep renders (String, FixedString(N), Identifier, Int8..Int256, UInt8..UInt256, Float32, Float64, Date, DateTime, Bool), found ${left[0]}`,
+      );
+    }
+    pending += rest;
   }
+  slots.forEach((slot, i) => (slot.bare = literalOnly(code, starts[i] as number, ends[i] as number)));
   pieces.push(pending);
   if (text.trim() === '') throw new UserError('TEMPLATE_INVALID', `${file}: expected SQL, found an empty template`);
   return { pieces, slots };
+}
+
+/**
+ * Is the placeholder at [start, end) of `code` (strings and comments blanked)
+ * in a place where ClickHouse takes a literal and no expression? LIMIT / OFFSET
+ * / TOP / SAMPLE values, a SETTINGS value, and a parametric aggregate's
+ * parameters (`quantile({q:Float64})(x)`): 18.16 refuses `toUInt32(2)` there
+ * ("Expected number", "Parameters to aggregate functions must be literals").
+ */
+function literalOnly(code: string, start: number, end: number): boolean {
+  const before = code.slice(Math.max(0, start - 400), start);
+  if (/\b(?:LIMIT|OFFSET|TOP|SAMPLE)\s*$/i.test(before)) return true;
+  if (/\bLIMIT\s+(?:[0-9]+|\{[^{}]*\})\s*,\s*$/i.test(before)) return true;
+  if (/\bSETTINGS\b[^()]*=\s*$/i.test(before)) return true;
+  // The enclosing parenthesis: `ident(` ... `)(` is a parametric function's parameter list.
+  let depth = 0;
+  let open = -1;
+  for (let i = start - 1; i >= 0; i--) {
+    const c = code[i];
+    if (c === ')') depth++;
+    else if (c === '(') {
+      if (depth === 0) {
+        open = i;
+        break;
+      }
+      depth--;
+    }
+  }
+  if (open < 0 || !/[A-Za-z0-9_]\s*$/.test(code.slice(Math.max(0, open - 64), open))) return false;
+  depth = 0;
+  for (let i = end; i < code.length; i++) {
+    const c = code[i];
+    if (c === '(') depth++;
+    else if (c === ')') {
+      if (depth === 0) return /^\s*\(/.test(code.slice(i + 1, i + 65));
+      depth--;
+    }
+  }
+  return false;
 }
 
 /**
@@ -139,7 +198,7 @@ export class TemplateRenderer {
   }
 
   private literal(slot: Slot, value: ParamValue, label: string, path = `params.${slot.name}`): string {
-    const key = `${slot.name}\u0000${slot.type}`;
+    const key = `${slot.name}\u0000${slot.type}\u0000${slot.bare ? 'bare' : 'typed'}`;
     let byValue = this.cache.get(key);
     if (!byValue) {
       byValue = new Map();
@@ -148,7 +207,7 @@ export class TemplateRenderer {
     let lit = byValue.get(value);
     if (lit === undefined) {
       try {
-        lit = renderLiteral(value, slot.type);
+        lit = renderLiteral(value, slot.type, { bare: slot.bare });
       } catch (err) {
         if (!(err instanceof LiteralError)) throw err;
         throw new UserError('PARAM_INVALID', `${label}: ${path}: value ${JSON.stringify(value)} does not fit {${slot.name}:${slot.type}} at ${this.file}:${slot.line}: ${err.message}`);

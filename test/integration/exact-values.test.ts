@@ -130,6 +130,27 @@ describe.skipIf(lacks('clickhouse'))('exact values on every target', () => {
     }
   });
 
+  it('placeholders keep their declared type, as ClickHouse binding does: Int64 bit ops, a Float32 column compared, one column type for every value', async () => {
+    const template = [
+      'SELECT {x:Int64} AS x, bitNot({x:Int64}) AS bn, bitShiftLeft({x:UInt64}, 40) AS sh, toTypeName({x:Int64}) AS tx,',
+      '  {p:Float32} AS p, toTypeName({p:Float32}) AS tp, toFloat32({p:Float32}) = toFloat32(0.1) AS eq,',
+      '  quantile({q:Float64})(number) AS med',
+      'FROM numbers(11)',
+      'LIMIT {x:Int64}',
+    ].join('\n') + '\n';
+    const params = 'x: [5, 9007199254740993]\n  p: [0.1]\n  q: [0.5]';
+    const byTarget: string[] = [];
+    for (const target of ['server', 'front', 'embedded'] as const) {
+      const records = (await runOn('typed', target, template, params)).sort((a, b) => a.config.localeCompare(b.config));
+      expect(records.map((r) => r.status), target).toEqual(['ok', 'ok']);
+      const small = records.find((r) => r.params['x'] === 5);
+      expect(small?.rows, target).toEqual([{ x: '5', bn: '-6', sh: '5497558138880', tx: 'Int64', p: 0.1, tp: 'Float32', eq: 1, med: 5 }]);
+      byTarget.push(JSON.stringify(records.map((r) => r.rows)));
+    }
+    expect(byTarget[1]).toBe(byTarget[0]);
+    expect(byTarget[2]).toBe(byTarget[0]);
+  });
+
   it('a result past worker.max_result_rows is an error record with a clear message, enforced by the server', async () => {
     const template = 'SELECT number AS x, {n:UInt32} AS n FROM system.numbers LIMIT {n:UInt32}\n';
     for (const target of ['server', 'embedded'] as const) {

@@ -230,7 +230,7 @@ describe('richer grids: generate', () => {
     ]);
     expect(manifest.configs[4]?.params).toEqual({ symbol: 'BTC', threshold: 1, period: '2020Q1', 'period.start': '2020-01-01', 'period.end': '2020-02-10' });
     expect(readFileSync(join(dir, 'out', 'demo', 'sql', 'symbol-BTC', 'symbol-BTC__threshold-1__period-2019Q1.sql'), 'utf8')).toBe(
-      "SELECT 'BTC' AS s, 1 AS t, '2019Q1' AS p, toDate('2019-03-14') AS a, toDate('2019-03-31') AS b",
+      "SELECT 'BTC' AS s, toUInt32(1) AS t, '2019Q1' AS p, toDate('2019-03-14') AS a, toDate('2019-03-31') AS b",
     );
   });
 

@@ -62,7 +62,7 @@ describe('sweep generate', () => {
       'symbol-ETH__threshold-500/symbol-ETH__threshold-500__z-2.sql',
     ]);
     const sql = readFileSync(join(out, 'sql/symbol-BTC__threshold-500/symbol-BTC__threshold-500__z-2.sql'), 'utf8');
-    expect(sql).toBe("SELECT 'BTC' AS symbol, 500 AS threshold, 2.0 AS z;\n");
+    expect(sql).toBe("SELECT 'BTC' AS symbol, toUInt32(500) AS threshold, 2.0 AS z;\n");
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Manifest;
     expect(manifest.name).toBe('demo');
     expect(manifest.tool_version).toMatch(/^\d+\.\d+\.\d+/);
@@ -116,7 +116,7 @@ describe('sweep generate', () => {
     writeFileSync(join(out, '.sweep-generating'), '12345\n');
     const res = await runSweep(['generate', 'sweep.yaml', '--json'], { cwd: t.dir });
     expect(JSON.parse(res.stdout)).toMatchObject({ written: 1, unchanged: 5 });
-    expect(readFileSync(victim, 'utf8')).toBe("SELECT 'BTC' AS symbol, 250 AS threshold, 1.5 AS z;\n");
+    expect(readFileSync(victim, 'utf8')).toBe("SELECT 'BTC' AS symbol, toUInt32(250) AS threshold, 1.5 AS z;\n");
   });
 
   it('--dry-run counts and writes nothing; results and files outside the sql tree are never touched', async () => {

@@ -12,11 +12,15 @@ describe('typed literals', () => {
   });
 
   it('range-checks integers', () => {
-    expect(renderLiteral(255, 'UInt8')).toBe('255');
+    expect(renderLiteral(255, 'UInt8')).toBe('toUInt8(255)');
     expect(() => renderLiteral(256, 'UInt8')).toThrow(LiteralError);
     expect(() => renderLiteral(-1, 'UInt32')).toThrow(/UInt32 in \[0, 4294967295\]/);
-    expect(renderLiteral(-5, 'Int32')).toBe('(-5)');
-    expect(renderLiteral('18446744073709551615', 'UInt64')).toBe('18446744073709551615');
+    expect(renderLiteral(-5, 'Int32')).toBe('toInt32(-5)');
+    expect(renderLiteral('18446744073709551615', 'UInt64')).toBe('toUInt64(18446744073709551615)');
+    expect(renderLiteral('-170141183460469231731687303715884105728', 'Int128')).toBe("toInt128('-170141183460469231731687303715884105728')");
+    // Where ClickHouse takes only a literal (LIMIT, aggregate parameters): the plain number.
+    expect(renderLiteral(255, 'UInt8', { bare: true })).toBe('255');
+    expect(renderLiteral(-5, 'Int32', { bare: true })).toBe('(-5)');
     expect(() => renderLiteral('18446744073709551616', 'UInt64')).toThrow(LiteralError);
     expect(() => renderLiteral(1.5, 'Int64')).toThrow(/expected an integer/);
     expect(() => renderLiteral('1; DROP TABLE x', 'Int64')).toThrow(/expected an integer/);
@@ -28,6 +32,10 @@ describe('typed literals', () => {
     expect(renderLiteral(1.5, 'Float64')).toBe('1.5');
     expect(renderLiteral(-0.25, 'Float64')).toBe('(-0.25)');
     expect(renderLiteral('1e-7', 'Float64')).toBe('1e-7');
+    // Float32 parsed from the text itself, as ClickHouse's own binding does.
+    expect(renderLiteral('0.1', 'Float32')).toBe("toFloat32('0.1')");
+    expect(renderLiteral(-0.25, 'Float32')).toBe("toFloat32('-0.25')");
+    expect(renderLiteral('0.1', 'Float32', { bare: true })).toBe('0.1');
     expect(() => renderLiteral('1.5abc', 'Float64')).toThrow(LiteralError);
     expect(() => renderLiteral(Number.POSITIVE_INFINITY, 'Float64')).toThrow(/finite/);
   });
