@@ -28,7 +28,7 @@ import { RemoteError, type RemoteSession, type SyncSummary } from '../transport/
 import { TOOL_VERSION } from '../version.js';
 import type { UnitIndex } from '../format/manifest.js';
 import { acquireSweepLock } from '../worker/lock.js';
-import { isSelected, parseOnly, type ConfigSelection } from '../worker/select.js';
+import { parseOnly, unitsSelecting } from '../worker/select.js';
 import type { RerunMode } from '../worker/todo.js';
 import { loadSweepContext, unitIndexSha, type HostContext, type SweepContext } from './context.js';
 import { whyOf, withDeadline, type HostOutcome } from './fanout.js';
@@ -169,7 +169,7 @@ export async function submitAll(opts: SubmitOptions): Promise<SubmitReport> {
   }
   const rerun = opts.rerun ?? 'errors';
   const selection = parseOnly(opts.only ?? [], Object.keys(ctx.spec.params));
-  const selectedUnits = selection ? unitsWithSelected(ctx, selection) : undefined;
+  const selectedUnits = selection ? unitsSelecting(ctx.outDir, ctx.units.map((u) => u.id), selection) : undefined;
   // A dry run writes nothing here: it needs no lock. Everything else is one writer at a time.
   const lock = dryRun || opts.lockHeld ? undefined : await acquireSweepLock(ctx.outDir, `sweep submit-all ${opts.specPath}`);
   const sessions = new Map<string, RemoteSession>();
@@ -648,17 +648,6 @@ function finish(report: SubmitReport, ctx: SweepContext, t0: number): SubmitRepo
   report.connections = ctx.hosts.reduce((n, h) => n + h.transport.stats.connections, 0);
   report.timings.total_ms = Math.round(performance.now() - t0);
   return report;
-}
-
-/** Units holding at least one config that --only selects (from the local unit indexes). */
-function unitsWithSelected(ctx: SweepContext, selection: ConfigSelection): Set<string> {
-  const out = new Set<string>();
-  for (const u of ctx.units) {
-    const index = JSON.parse(readFileSync(join(ctx.outDir, 'units', `${u.id}.json`), 'utf8')) as UnitIndex;
-    if (index.configs.some((c) => isSelected(selection, c.params))) out.add(u.id);
-  }
-  if (out.size === 0) throw new UserError('FLAG_INVALID', `--only ${selection.flags.join(' --only ')}: expected it to select some configs, found none in the sweep`);
-  return out;
 }
 
 /** The remote must run this build's worker: out/worker.mjs is refreshed from dist/worker.mjs when they differ. */

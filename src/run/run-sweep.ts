@@ -27,7 +27,7 @@ import { concurrencyCeiling, type ConcurrencySetting } from '../spec/concurrency
 import type { Spec } from '../spec/schema.js';
 import { acquireSweepLock } from '../worker/lock.js';
 import { exitCodeOf, runUnit, type RunUnitSummary } from '../worker/run-unit.js';
-import { parseOnly } from '../worker/select.js';
+import { parseOnly, unitsSelecting } from '../worker/select.js';
 import { SIGNAL_EXIT_CODE, type StopSignal } from '../worker/signals.js';
 import { emptyReasons, type RerunMode, type RerunReasons } from '../worker/todo.js';
 import { localSweepTasks, runThroughPueue } from './run-pueue.js';
@@ -208,6 +208,7 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
       write(`sweep run ${spec.name}: ${gen.configs} configs in ${gen.units} unit${gen.units === 1 ? '' : 's'}; engine: ${engineName}\n`);
       log(`run: engine ${engineName}; target ${choice.target}; ${gen.configs} configs in ${gen.units} unit${gen.units === 1 ? '' : 's'}`);
       const units = readManifestHead(outDir, opts.specPath).units;
+      if (only) unitsSelecting(outDir, units.map((u) => u.id), only);
       // Units of this sweep queued or running anywhere on this machine: nothing that rewrites data or results may happen under them.
       const queued = await localSweepTasks(spec, env);
       const busy = (): string[] => [...new Set([...queued, ...liveUnits(outDir)])].sort();

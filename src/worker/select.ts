@@ -4,7 +4,10 @@
  * (OR). Values compare as the spec wrote them (`--only threshold=25` selects
  * the config whose threshold is 25, whether the spec had 25 or "25").
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import type { UnitIndex } from '../format/manifest.js';
 import type { Params } from '../results/record.js';
 
 export type OnlyClause = ReadonlyArray<readonly [string, string]>;
@@ -36,4 +39,32 @@ export function parseOnly(values: readonly string[], paramNames?: readonly strin
 export function isSelected(selection: ConfigSelection | undefined, params: Params): boolean {
   if (!selection) return true;
   return selection.clauses.some((clause) => clause.every(([k, v]) => k in params && String(params[k]) === v));
+}
+
+/**
+ * Units of the sweep dir `outDir` holding at least one config `selection`
+ * picks (read from units/<unit>.json). Throws FLAG_INVALID when it picks none:
+ * a value that matches nothing (`--only symbol=XRPUSDT`, `threshold=25.0` for
+ * 25) would otherwise run nothing and say "complete".
+ */
+export function unitsSelecting(outDir: string, unitIds: readonly string[], selection: ConfigSelection): Set<string> {
+  const out = new Set<string>();
+  const seen = new Map<string, Set<string>>();
+  for (const id of unitIds) {
+    const index = JSON.parse(readFileSync(join(outDir, 'units', `${id}.json`), 'utf8')) as UnitIndex;
+    for (const c of index.configs) {
+      if (isSelected(selection, c.params)) out.add(id);
+      for (const [k, v] of Object.entries(c.params)) {
+        let vs = seen.get(k);
+        if (!vs) seen.set(k, (vs = new Set()));
+        if (vs.size < 12) vs.add(String(v));
+      }
+    }
+  }
+  if (out.size === 0) {
+    const keys = [...new Set(selection.clauses.flat().map(([k]) => k))];
+    const values = keys.map((k) => `${k}: ${[...(seen.get(k) ?? [])].join(', ')}${(seen.get(k)?.size ?? 0) >= 12 ? ', ...' : ''}`).join('; ');
+    throw new UserError('FLAG_INVALID', `--only ${selection.flags.join(' --only ')}: expected it to select some configs, found none in the sweep (values as the spec wrote them: ${values})`);
+  }
+  return out;
 }

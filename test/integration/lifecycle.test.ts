@@ -226,6 +226,10 @@ describe.skipIf(lacks('clickhouse'))('sweep run lifecycle', () => {
     const badOnly = await runSweep(['run', 'sweep.yaml', '--clickhouse-url', url(), '--only', 'venue=x'], { cwd: dir });
     expect(badOnly.code).toBe(2);
     expect(badOnly.stderr).toMatch(/--only "venue=x": expected a param name \(one of: s, n\), found "venue"/);
+    // A value that matches no config runs nothing: a refusal, never "complete".
+    const noMatch = await runSweep(['run', 'sweep.yaml', '--clickhouse-url', url(), '--only', 'n=3.0'], { cwd: dir });
+    expect(noMatch.code).toBe(2);
+    expect(noMatch.stderr).toMatch(/--only n=3\.0: expected it to select some configs, found none in the sweep \(values as the spec wrote them: n: /);
     const fresh = JSON.parse((await runSweep(['run', 'sweep.yaml', '--clickhouse-url', url(), '--fresh', '--json'], { cwd: dir })).stdout) as RunSweepSummary;
     expect(fresh).toMatchObject({ ran: 6, complete: true });
     expect(fresh.moved_aside).toMatch(/results\/\.previous\/\d{8}T\d{6}Z$/);
