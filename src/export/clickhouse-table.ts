@@ -82,6 +82,11 @@ export async function exportToTable(o: TableExportOptions): Promise<TableExport>
     return { name: c.name, type, exported: c.type };
   });
 
+  const db = await server.query(`SELECT count() AS n FROM system.databases WHERE name = ${literal(table.database)}`);
+  if (Number(db[0]?.['n'] ?? 0) === 0) {
+    // Creating a database is the server owner's call, not an export's.
+    throw new UserError('EXPORT_INVALID', `--to-clickhouse ${table.database}.${table.table}: expected database ${table.database} to exist on the server, found none: create it (CREATE DATABASE ${identifier(table.database)}) or name an existing one`);
+  }
   const existing = await server.query(
     `SELECT name, type FROM system.columns WHERE database = ${literal(table.database)} AND table = ${literal(table.table)}`,
   );

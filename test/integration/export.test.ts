@@ -262,6 +262,10 @@ describe('sweep export', () => {
     const name = await runSweep(['export', 'typed.yaml', '--to-clickhouse', 'no-dots'], { cwd: t.dir, env, timeoutMs: 60_000 });
     expect(name.code).toBe(2);
     expect(name.stderr).toMatch(/--to-clickhouse: expected DATABASE.TABLE/);
+    const noDb = await runSweep(['export', 'typed.yaml', '--to-clickhouse', 'sweep_no_such_db.results', '--clickhouse-url', url], { cwd: t.dir, env, timeoutMs: 60_000 });
+    expect(noDb.code).toBe(2);
+    expect(noDb.stderr).toMatch(/expected database sweep_no_such_db to exist on the server, found none: create it/);
+    expect(noDb.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
   });
 });
 
