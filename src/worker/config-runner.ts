@@ -288,7 +288,7 @@ export function prepareSql(u: UnitDir, c: UnitConfig): { statements: string[] } 
       error: {
         code: null,
         name: 'SQL_CHANGED',
-        message: `${path}: expected sha256 ${c.sql_sha256} (units/${u.unit}.json), found ${sha}: the SQL changed after generate; run 'sweep generate' again`,
+        message: `${path}: expected sha256 ${c.sql_sha256} (units/${u.unit}.json), found ${sha}: the SQL changed after generate (edited by hand?): delete ${path} and run 'sweep generate' again (it rewrites a file only when its config's SQL changed, so it keeps one edited by hand)`,
       },
     };
   }
