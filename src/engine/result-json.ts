@@ -66,8 +66,24 @@ export function readJsonResult(text: string): JsonResult {
   } catch (err) {
     if (!(err instanceof NeedExact)) throw err;
   }
-  return normalizeDocument(parseLossless(text), text);
+  let exact: unknown;
+  try {
+    exact = parseLossless(text);
+  } catch (err) {
+    // JSON.parse kept the last of two equal keys; lossless-json refuses them. Only a
+    // Map can hold them (ClickHouse allows duplicate keys there; a JSON object cannot).
+    throw badResponse(`the result cannot be recorded exactly: ${(err as Error).message} (a Map with a duplicate key? a JSON object keeps one; use mapKeys()/mapValues() or CAST the map to Array(Tuple(...)))`);
+  }
+  exactPass = true;
+  try {
+    return normalizeDocument(exact, text);
+  } finally {
+    exactPass = false;
+  }
 }
+
+/** True while normalising the lossless parse: a Map's keys are known to be distinct then. */
+let exactPass = false;
 
 function normalizeDocument(doc: unknown, text: string): JsonResult {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw badResponse(`expected a JSON object, found ${preview(text)}`);
@@ -166,9 +182,10 @@ function normalizerFor(t: ChType, nullable: boolean): Normalize | undefined {
       const value = normalizerFor(t.value, false) ?? generic;
       return (v) => {
         if (v === null || typeof v !== 'object' || Array.isArray(v) || isLosslessNumber(v)) return nullOr(v, nullable, t.text, () => unexpected(v, t.text));
-        const out: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = value(x);
-        return out;
+        // JSON.parse keeps the last of two equal keys silently: read maps from the lossless parse, which refuses them.
+        if (!exactPass) throw new NeedExact();
+        // fromEntries defines each key as data: a "__proto__" key stays a key instead of setting the prototype.
+        return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, value(x)]));
       };
     }
     case 'other':
@@ -263,9 +280,7 @@ function generic(v: unknown): unknown {
     return String(n) === text ? n : text;
   }
   if (Array.isArray(v)) return v.map(generic);
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = generic(x);
-  return out;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, generic(x)]));
 }
 
 function nullOr(v: unknown, nullable: boolean, type: string, otherwise: () => never): null {
