@@ -110,7 +110,9 @@ function stateOf(s: RunSweepSummary): string {
       ? `interrupted (${s.interrupted}); the units keep running in pueue (--detach)`
       : `interrupted (${s.interrupted}): run again to resume`
     : s.complete
-      ? 'complete'
+      ? s.limit
+        ? `complete as a smoke run (--limit: ${s.limit.n} of the grid's ${s.limit.of} configs; run without --limit for the whole grid)`
+        : 'complete'
       : 'INCOMPLETE';
 }
 

@@ -75,6 +75,8 @@ export interface RunSweepSummary {
   jobs: number;
   setup: SetupOutcome;
   configs: number;
+  /** --limit: a smoke run of n configs out of the grid's `of` (complete means these n); null for the whole grid. */
+  limit: { n: number; of: number } | null;
   units: number;
   ok: number;
   skipped: number;
@@ -151,6 +153,8 @@ export interface RunContext {
   logPath: string;
   log: (line: string) => void;
   configs: number;
+  /** --limit: a smoke run of n configs out of the grid's `of`; null for the whole grid. */
+  limit: { n: number; of: number } | null;
   t0: number;
   concurrency: ConcurrencySetting;
   jobs: number;
@@ -247,6 +251,7 @@ export async function runSweepLocally(opts: RunSweepOptions): Promise<RunSweepSu
         logPath,
         log,
         configs: gen.configs,
+        limit: gen.limit,
         t0,
         concurrency,
         jobs,
@@ -363,6 +368,7 @@ async function finish(ctx: RunContext, o: UnitsOutcome): Promise<RunSweepSummary
     jobs: ctx.jobs,
     setup: ctx.setup,
     configs: ctx.configs,
+    limit: ctx.limit,
     units: units.length,
     ok: merged.totals.ok,
     skipped: merged.totals.skipped,

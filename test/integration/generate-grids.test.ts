@@ -433,9 +433,12 @@ describe('the worked example: a backfill split into yearly epochs per symbol (sq
     const smoke = await runSweep(['run', 'yearly-backfill.yaml', '--clickhouse-url', url, '--limit', '3', '--json'], { cwd: dir, env: NO_SERVER, timeoutMs: 180_000 });
     expect(smoke.stderr).toMatch(/--limit 3: a smoke run of 3 of the grid's 16 configs, spread over 3 units/);
     expect(smoke.code).toBe(0);
-    expect(JSON.parse(smoke.stdout)).toMatchObject({ configs: 3, units: 3, ok: 3, complete: true });
+    expect(JSON.parse(smoke.stdout)).toMatchObject({ configs: 3, units: 3, ok: 3, complete: true, limit: { n: 3, of: 16 } });
+    // The outcome line says what was complete: the smoke run, not the sweep.
+    const quiet = await runSweep(['run', 'yearly-backfill.yaml', '--clickhouse-url', url, '--limit', '3', '--quiet'], { cwd: dir, env: NO_SERVER, timeoutMs: 180_000 });
+    expect(quiet.stdout).toMatch(/: complete as a smoke run \(--limit: 3 of the grid's 16 configs; run without --limit for the whole grid\): 3 configs/);
     const full = await runSweep(['run', 'yearly-backfill.yaml', '--clickhouse-url', url, '--json'], { cwd: dir, env: NO_SERVER, timeoutMs: 180_000 });
     expect(full.code).toBe(0);
-    expect(JSON.parse(full.stdout)).toMatchObject({ configs: 16, ok: 16, ran: 13, complete: true });
+    expect(JSON.parse(full.stdout)).toMatchObject({ configs: 16, ok: 16, ran: 13, complete: true, limit: null });
   });
 });
