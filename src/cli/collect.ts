@@ -27,7 +27,8 @@ export function registerCollect(program: Command, io: CliIo): void {
       if (flags.json) io.stdout(`${JSON.stringify({ ...report, html_report: html })}\n`);
       else io.stdout(formatCollect(report) + (html ? `report written: ${html.path}\n` : `report (--report, sweep report): ${report.report}\n`));
       if (!report.complete && !flags.allowPartial) {
-        throw new WorkFailed(`incomplete: ${report.totals.missing} config(s) missing, ${report.totals.error} in error; 'sweep submit-all' retries them (--allow-partial accepts the partial results)`);
+        const lost = report.missing_shapes.length > 0 ? `, ${report.missing_shapes.length} result shape(s) in no shapes file (see the units above)` : '';
+        throw new WorkFailed(`incomplete: ${report.totals.missing} config(s) missing, ${report.totals.error} in error${lost}; 'sweep submit-all' retries them (--allow-partial accepts the partial results)`);
       }
     });
 }

@@ -118,7 +118,7 @@ function stateOf(s: RunSweepSummary): string {
 
 /** --quiet: the outcome in one line, and the errors if any. */
 export function formatRunOutcome(s: RunSweepSummary): string {
-  const lines = [`sweep ${s.sweep}: ${stateOf(s)}: ${s.configs} configs, ok ${s.ok}, skipped ${s.skipped}, error ${s.error}, missing ${s.missing}`];
+  const lines = [`sweep ${s.sweep}: ${stateOf(s)}: ${s.configs} configs, ok ${s.ok}, skipped ${s.skipped}, error ${s.error}, missing ${s.missing}${s.missing_shapes.length > 0 ? `, result shapes lost ${s.missing_shapes.length} (run again with --fresh)` : ''}`];
   for (const e of s.errors.slice(0, 5)) lines.push(`  ${e.config}: ${e.name}${e.code !== null ? ` (${e.code})` : ''}: ${e.message.split('\n')[0]?.slice(0, 200)}`);
   return `${lines.join('\n')}\n`;
 }
@@ -126,6 +126,9 @@ export function formatRunOutcome(s: RunSweepSummary): string {
 export function formatRunSummary(s: RunSweepSummary, report: ReportSummary | null = null): string {
   const lines: string[] = [''];
   lines.push(`sweep ${s.sweep}: ${stateOf(s)}`);
+  if (s.missing_shapes.length > 0) {
+    lines.push(`${s.missing_shapes.length} result shape(s) named by the records are in no shapes file (results/shapes/<unit>.ndjson lost or edited: ${s.missing_shapes.slice(0, 3).join(', ')}), so their column types are unknown; run again with --fresh`);
+  }
   lines.push(`target: ${s.target}${s.mode === 'pueue' ? ' (units in your pueue daemon)' : s.jobs > 1 ? ` (${s.jobs} units at once)` : ''}`);
   const r = s.rerun;
   const reasons = [

@@ -78,7 +78,9 @@ export interface MergeReport {
   origins: Array<{ origin: string; records: number }>;
   /** The origins are a mix: records of one target under several setup generations, or more targets than the sweep has hosts. */
   mixed_origins: boolean;
-  /** No config missing or in error, and (without `current`) the origins not a mix. */
+  /** Shape ids that kept records name but no unit's shapes file holds (`unit: shape`): their rows' types are unknown. */
+  missing_shapes: string[];
+  /** No config missing or in error, every shape the records name at hand, and (without `current`) the origins not a mix. */
   complete: boolean;
 }
 
@@ -101,6 +103,7 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
   const shapesWritten = new Set<string>();
   const collisions = { count: 0 };
   const origins = new Map<string, number>();
+  const missingShapes: string[] = [];
   try {
     for (const mu of opts.units) {
       const index = readIndex(opts.outDir, mu.id);
@@ -118,6 +121,7 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
         errors.push({ unit: mu.id, config: e.config, code: e.error?.code ?? null, name: e.error?.name ?? 'ERROR', message: (e.error?.message ?? '').slice(0, 500) });
       }
       let unitShapes: Map<string, ShapeLine> | undefined;
+      const lost = new Set<string>();
       for (const r of v.kept) {
         await results.write(r);
         for (const row of flattenRows(r, collisions)) await rows.write(row);
@@ -128,8 +132,15 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
           if (shape) {
             await shapes.write(shape);
             shapesWritten.add(r.shape);
-          }
+          } else lost.add(r.shape);
         }
+      }
+      if (lost.size > 0) {
+        for (const id of lost) missingShapes.push(`${mu.id}: ${id}`);
+        const note = `${lost.size} result shape(s) named by its records are in no shapes file (results/shapes/${mu.id}.ndjson lost or edited), so their column types are unknown; run the unit again: sweep run --fresh (or submit-all --rerun all --only ...)`;
+        const entry = units.find((u) => u.unit === mu.id);
+        if (entry) entry.notes.push(note);
+        else units.push({ unit: mu.id, ...c, missing_sample: [], notes: [note] });
       }
     }
     await results.commit();
@@ -155,7 +166,8 @@ export async function mergeResults(opts: MergeOptions): Promise<MergeReport> {
     extra_files,
     origins: [...origins].map(([origin, records]) => ({ origin, records })).sort((a, b) => b.records - a.records),
     mixed_origins: mixed,
-    complete: totals.missing === 0 && totals.error === 0 && (opts.current !== undefined || !mixed),
+    missing_shapes: missingShapes,
+    complete: totals.missing === 0 && totals.error === 0 && missingShapes.length === 0 && (opts.current !== undefined || !mixed),
   };
 }
 

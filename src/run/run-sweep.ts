@@ -100,6 +100,8 @@ export interface RunSweepSummary {
   /** With --pueue --detach after a signal: the tasks left running. */
   detached: boolean;
   complete: boolean;
+  /** `unit: shape` ids kept records name that no shapes file holds (lost or edited): not complete. */
+  missing_shapes: string[];
 }
 
 export function exitCodeOfRun(s: RunSweepSummary): number {
@@ -385,6 +387,7 @@ async function finish(ctx: RunContext, o: UnitsOutcome): Promise<RunSweepSummary
     outputs: { dir: outDir, results: merged.files.results, rows: merged.files.rows, per_unit: join(outDir, 'results'), log: logPath, logs: join(outDir, 'logs'), report: defaultReportPath(outDir) },
     interrupted: o.interrupted,
     detached: o.detached,
+    missing_shapes: merged.missing_shapes,
     complete: merged.complete && !o.interrupted,
   };
 }
