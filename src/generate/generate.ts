@@ -351,11 +351,11 @@ function planOnly(prepared: PreparedSweep, out: string): GenerateSummary {
     if (bytes > biggest.bytes) biggest = { bytes, config: c.id };
   }
   const warnings = [...prepared.warnings, ...(biggest.bytes > MAX_QUERY_SIZE_DEFAULT ? [sizeWarning(biggest.bytes, biggest.config)] : [])];
-  return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out, warnings, ...gridReport(prepared, out) };
+  return { configs: grid.configCount, units: grid.units.length, written, unchanged, removed, out, warnings, ...gridReport(prepared, out, true) };
 }
 
 /** The summary's account of the grid, the outside values and a smoke-run limit. */
-function gridReport(prepared: PreparedSweep, out: string): Pick<GenerateSummary, 'grid' | 'values' | 'limit' | 'notes'> {
+function gridReport(prepared: PreparedSweep, out: string, dryRun = false): Pick<GenerateSummary, 'grid' | 'values' | 'limit' | 'notes'> {
   const { grid, loaded, resolved } = prepared;
   const first_ids: string[] = [];
   for (const u of grid.units) {
@@ -365,7 +365,7 @@ function gridReport(prepared: PreparedSweep, out: string): Pick<GenerateSummary,
     }
     if (first_ids.length >= 5) break;
   }
-  const notes = resolved.notes.map((n) => describeValuesNote(n, out));
+  const notes = resolved.notes.map((n) => describeValuesNote(n, out, dryRun));
   if (grid.limited) {
     notes.push(
       `--limit ${grid.limited.n}: a smoke run of ${grid.limited.n} of the grid's ${grid.limited.of} configs, spread over ${grid.units.length} units (marked in the manifest); generate without --limit for the whole grid`,

@@ -170,11 +170,11 @@ export async function resolveParams(loaded: LoadedSpec, opts: ResolveOptions): P
 }
 
 /** One line per param read from outside: what was read, reused or changed. */
-export function describeValuesNote(n: ValuesNote, outLabel: string): string {
+export function describeValuesNote(n: ValuesNote, outLabel: string, dryRun = false): string {
   const count = `${n.values} value${n.values === 1 ? '' : 's'}`;
   switch (n.action) {
     case 'read':
-      return `params.${n.param}: ${count} read from ${n.from}, frozen in ${outLabel}/${VALUES_FILE}`;
+      return `params.${n.param}: ${count} read from ${n.from}, ${dryRun ? 'would be frozen' : 'frozen'} in ${outLabel}/${VALUES_FILE}${dryRun ? ' (--dry-run writes nothing)' : ''}`;
     case 'frozen':
       return `params.${n.param}: ${count} frozen in ${outLabel}/${VALUES_FILE} since ${n.resolved_at} (from ${n.from}) kept; --refresh-values reads them again`;
     case 'refreshed':

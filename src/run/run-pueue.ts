@@ -96,7 +96,7 @@ export async function runThroughPueue(ctx: RunContext, onlyFlags: readonly strin
     view.update({ total: ctx.configs, ok: st.totals.ok, skipped: st.totals.skipped, error: st.totals.error, unitsDone: st.totals.units_complete, units: ctx.units.length });
     if (st.idle) {
       view.close();
-      for (const note of st.notes) write(`${note}\n`);
+      for (const note of st.notes) if (!note.startsWith('complete:')) write(`${note}\n`); // run merges the results itself: no 'sweep collect' hint
       break;
     }
     await sleep(1000, opts.stop);

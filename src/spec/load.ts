@@ -61,7 +61,8 @@ function parseSpec(text: string, label: string): { spec: Spec; locate: LoadedSpe
   checkParamForms(raw as Record<string, unknown>, label, doc, lineCounter);
   const parsed = specSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    // An unknown key first: `parms:` is a misspelt `params:`, and "params is missing" alone hides that.
+    const issue = parsed.error.issues.find((i) => i.code === 'unrecognized_keys') ?? parsed.error.issues[0];
     if (!issue) throw new UserError('SPEC_INVALID', `${label}: invalid spec`);
     throw new UserError('SPEC_INVALID', formatIssue(issue, label, doc, lineCounter));
   }

@@ -27,6 +27,11 @@ const cases: Case[] = [
     message: /sweep\.yaml:8:3: worker\.concurency: unknown key \(expected one of: concurrency, max_threads, retries, query_timeout_s, max_result_rows, halt_after\)/,
   },
   {
+    name: 'a misspelt required key is named, not reported as the real one missing',
+    spec: 'name: demo\ntemplate: q.sql\nparms:\n  symbol: [BTC, ETH]\n  threshold: [1, 2]\n',
+    message: /sweep\.yaml:3:1: parms: unknown key \(expected one of: name, template, setup, params,/,
+  },
+  {
     name: 'wrong type',
     spec: `${GOOD_SPEC}worker:\n  concurrency: lots\n`,
     message: /sweep\.yaml:8:16: worker\.concurrency: expected a positive integer, "auto", or \{min, max\}, found "lots" \(string\)/,
