@@ -113,6 +113,8 @@ export function createProgressView(write: (text: string) => void, isTTY: boolean
   const intervalMs = opts.intervalMs ?? 5000;
   const started = performance.now();
   let lastPrint = Number.NEGATIVE_INFINITY;
+  // The first update's count is what earlier runs finished: the rate counts only this run's.
+  let baseline: number | undefined;
   let lastDone = 0;
   let lastAt = started;
   let rate = 0;
@@ -134,13 +136,17 @@ export function createProgressView(write: (text: string) => void, isTTY: boolean
     update(c, note) {
       const now = performance.now();
       const done = c.ok + c.skipped + c.error;
+      if (baseline === undefined) {
+        baseline = done;
+        lastDone = done;
+      }
       if (now - lastAt >= 1000) {
         // rate over the last second or more: recovers at once after a slow patch
         rate = ((done - lastDone) * 1000) / (now - lastAt);
         lastDone = done;
         lastAt = now;
       } else if (rate === 0 && now > started) {
-        rate = (done * 1000) / (now - started);
+        rate = ((done - baseline) * 1000) / (now - started);
       }
       const elapsedS = (now - started) / 1000;
       if (isTTY) {

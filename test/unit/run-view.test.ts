@@ -38,6 +38,16 @@ describe('sweep run progress view', () => {
     expect(printed.at(-1)).toMatch(/2\/2 100%/);
   });
 
+  it("counts only this run's configs in the rate: a resumed run that has nothing left to do shows 0.0 q/s", () => {
+    const plain: string[] = [];
+    const pv = createProgressView((t) => plain.push(t), false, { intervalMs: 0 });
+    const t0 = performance.now();
+    while (performance.now() - t0 < 5); // some time passes: a rate over the finished configs would be huge
+    pv.update({ total: 1000, ok: 1000, skipped: 0, error: 0, unitsDone: 10, units: 10 });
+    pv.close();
+    expect(plain.at(-1)).toMatch(/\| 0\.0 q\/s \|/);
+  });
+
   it('prints plain lines without a terminal, one per interval and always the last', () => {
     const plain: string[] = [];
     const pv = createProgressView((t) => plain.push(t), false, { intervalMs: 60_000 });
