@@ -169,10 +169,12 @@ const CONVERT_SETTINGS: Record<string, number> = {
 };
 
 /** The format a file name asks for (`--to results.parquet` without `--format`); csv when it says none. */
+/** The format a file name asks for; an extension that names none is exit 2 (a `.txt` of CSV surprises whoever opens it). */
 function formatOfFile(path: string): ExportFormat {
   const ext = /\.([a-z]+)$/i.exec(path)?.[1]?.toLowerCase();
   if (ext === 'jsonl') return 'ndjson';
-  return ext && ext in FORMATS ? (ext as ExportFormat) : 'csv';
+  if (ext && ext in FORMATS) return ext as ExportFormat;
+  throw new UserError('FLAG_INVALID', `--to ${path}: expected a file name ending in ${Object.values(FORMATS).map((f) => `.${f.ext}`).join(', ')} (or --format to choose), found ${ext ? `.${ext}` : 'no extension'}`);
 }
 
 async function connectServer(sweep: SweepInfo, opts: ExportOptions, env: NodeJS.ProcessEnv): Promise<Engine> {

@@ -78,7 +78,7 @@ export function parseFilter(text: string, label: string): RowFilter {
       i++;
       continue;
     }
-    fail('and, or the end of the filter');
+    fail('"and" or the end of the filter (comparisons join with and only; no or)');
   }
   return { text, conditions };
 }

@@ -110,6 +110,10 @@ export async function writeReport(opts: ReportOptions): Promise<ReportSummary> {
   const tCharts = performance.now();
   const read = model.read;
   const metric = metricName(model);
+  if (settings.filter && model.values.length === 0 && read.totals.ok > 0) {
+    // An empty report would look like a sweep that found nothing.
+    throw new UserError('FILTER_INVALID', `${opts.filter !== undefined ? '--filter' : `report.filter in ${specLabel}`} ${JSON.stringify(settings.filter.text)}: expected it to keep some rows of the ${read.totals.ok} ok config(s), found none pass it (compare the values in rows.ndjson)`);
+  }
   const notes = [...sweep.notes];
   const partial = partialNote(read);
   if (partial) notes.push(partial);

@@ -7,7 +7,7 @@
  * and into a table on the harness's server (18.16 on CI): every value equal to
  * the records', the types as declared, a re-export replacing only this sweep's rows.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine/index.js';
@@ -282,5 +282,10 @@ describe('sweep export --out', () => {
     const byName = await runSweep(['export', 'typed.yaml', '--to', join(other, 'x.parquet'), '--json'], { cwd: t.dir, env, timeoutMs: 60_000 });
     expect((JSON.parse(byName.stdout) as ExportSummary).file).toEqual({ path: join(other, 'x.parquet'), format: 'parquet' });
     expect(readFileSync(join(other, 'x.parquet')).subarray(0, 4).toString()).toBe('PAR1');
+    // A name that says no format is refused, not silently written as CSV.
+    const txt = await runSweep(['export', 'typed.yaml', '--to', join(other, 'x.txt')], { cwd: t.dir, env, timeoutMs: 60_000 });
+    expect(txt.code).toBe(2);
+    expect(txt.stderr).toMatch(/--to .*x\.txt: expected a file name ending in \.csv, .*\(or --format to choose\), found \.txt/);
+    expect(existsSync(join(other, 'x.txt'))).toBe(false);
   });
 });

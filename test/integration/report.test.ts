@@ -86,6 +86,10 @@ describe('sweep report', () => {
     const bad = await runSweep(['report', 'grid.yaml', '--by', 'a,zz'], { cwd: t.dir, env, timeoutMs: 60_000 });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--by: expected param names \(one of: a, b, c\), found "zz"/);
+    // A filter no row passes would draw an empty report, which reads as "the sweep found nothing".
+    const none = await runSweep(['report', 'grid.yaml', '--filter', 'horizon = 999'], { cwd: t.dir, env, timeoutMs: 60_000 });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--filter "horizon = 999": expected it to keep some rows of the \d+ ok config\(s\), found none pass it/);
   });
 
   it('sweep run --report writes it at the end', async () => {

@@ -31,7 +31,7 @@ describe('report filter', () => {
     for (const [text, expected] of [
       ['horizon 20', /expected a comparison/],
       ['horizon = ', /expected a number or a quoted string, found the end/],
-      ['horizon = 20 or x = 1', /expected and, or the end of the filter, found "or"/],
+      ['horizon = 20 or x = 1', /expected "and" or the end of the filter \(comparisons join with and only; no or\), found "or"/],
       ['horizon in (5, 20', /expected , or \), found the end/],
       ['horizon = @', /cannot read "@"/],
     ] as const) {
