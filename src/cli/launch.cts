@@ -9,7 +9,8 @@
  * so an ES module is too late to set it; a CommonJS entry is read
  * synchronously and runs before anything touches the pool. Measured on the
  * demo (`npm run bench` notes the figure); re-exec of node measured slower
- * (a second process start). A value the user set is kept.
+ * (a second process start). More threads than two per core measured slower
+ * still (queries thrash), so the size is capped there. A value the user set is kept.
  */
 const argv = process.argv.slice(2);
 if (process.env['UV_THREADPOOL_SIZE'] === undefined && argv[0] === 'run') {
@@ -23,7 +24,12 @@ if (process.env['UV_THREADPOOL_SIZE'] === undefined && argv[0] === 'run') {
   // The spec's concurrency is not read here (it needs the YAML parser): a number on the
   // command line, else room for the default 16 and auto's 32.
   const concurrency = Number(value('--concurrency')) || 32;
-  // Plus the engine's own control sessions (version, KILL QUERY).
-  process.env['UV_THREADPOOL_SIZE'] = String(Math.min(1024, jobs * concurrency + 4));
+  // Plus the engine's own control sessions (version, KILL QUERY). Capped at two per core:
+  // embedded queries are CPU work in this process, and on 2 cores a pool of 132 (--jobs 4,
+  // concurrency 32) ran the demo at 0.62x the default 4 threads (npm run bench -- demo).
+  // This file is CommonJS by design (see above), so require is its import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cores = (require('node:os') as typeof import('node:os')).availableParallelism();
+  process.env['UV_THREADPOOL_SIZE'] = String(Math.max(4, Math.min(1024, jobs * concurrency + 4, 2 * cores)));
 }
 void import('./bin.js');
