@@ -39,6 +39,15 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
   const starts: number[] = [];
   const ends: number[] = [];
   let pending = '';
+  /** Code between placeholders (at `offset` in the text) must hold no `{name:` the regex could not read. */
+  const refuseLeftover = (between: string, offset: number): void => {
+    const left = LEFTOVER.exec(between);
+    if (!left) return;
+    throw new UserError(
+      'TEMPLATE_INVALID',
+      `${file}:${lineOf(text, offset + left.index)}: expected a placeholder {name:Type} with a type sweep renders (String, FixedString(N), Identifier, Int8..Int256, UInt8..UInt256, Float32, Float64, Date, DateTime, Bool), found ${left[0]}`,
+    );
+  };
   for (const seg of lexSql(text)) {
     code += seg.kind === 'code' ? seg.text : ' '.repeat(seg.text.length);
     if (seg.unterminated) {
@@ -72,6 +81,7 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
           `${file}:${line}: placeholder {${name}:${type}} has no param: expected one of ${paramNames.join(', ')} (params in the spec), found ${JSON.stringify(name)}${dotted}`,
         );
       }
+      refuseLeftover(seg.text.slice(last, m.index), seg.start + last);
       pieces.push(pending + seg.text.slice(last, m.index));
       pending = '';
       slots.push({ name, type, line, bare: false });
@@ -80,13 +90,7 @@ export function compileTemplate(text: string, file: string, paramNames: readonly
       last = m.index + m[0].length;
     }
     const rest = seg.text.slice(last);
-    const left = LEFTOVER.exec(rest);
-    if (left) {
-      throw new UserError(
-        'TEMPLATE_INVALID',
-        `${file}:${lineOf(text, seg.start + last + left.index)}: expected a placeholder {name:Type} with a type sweep renders (String, FixedString(N), Identifier, Int8..Int256, UInt8..UInt256, Float32, Float64, Date, DateTime, Bool), found ${left[0]}`,
-      );
-    }
+    refuseLeftover(rest, seg.start + last);
     pending += rest;
   }
   slots.forEach((slot, i) => (slot.bare = literalOnly(code, starts[i] as number, ends[i] as number)));
