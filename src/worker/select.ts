@@ -49,20 +49,24 @@ export function isSelected(selection: ConfigSelection | undefined, params: Param
  */
 export function unitsSelecting(outDir: string, unitIds: readonly string[], selection: ConfigSelection): Set<string> {
   const out = new Set<string>();
-  const seen = new Map<string, Set<string>>();
+  // Values of the selection's keys, for the refusal only: gathered until something matches.
+  const keys = [...new Set(selection.clauses.flat().map(([k]) => k))];
+  const seen = new Map<string, Set<string>>(keys.map((k) => [k, new Set<string>()]));
   for (const id of unitIds) {
     const index = JSON.parse(readFileSync(join(outDir, 'units', `${id}.json`), 'utf8')) as UnitIndex;
     for (const c of index.configs) {
-      if (isSelected(selection, c.params)) out.add(id);
-      for (const [k, v] of Object.entries(c.params)) {
-        let vs = seen.get(k);
-        if (!vs) seen.set(k, (vs = new Set()));
-        if (vs.size < 12) vs.add(String(v));
+      if (isSelected(selection, c.params)) {
+        out.add(id);
+        break; // one selected config puts the unit in; nothing is gathered after a match
+      }
+      if (out.size > 0) continue;
+      for (const k of keys) {
+        const vs = seen.get(k) as Set<string>;
+        if (k in c.params && vs.size < 12) vs.add(String(c.params[k]));
       }
     }
   }
   if (out.size === 0) {
-    const keys = [...new Set(selection.clauses.flat().map(([k]) => k))];
     const values = keys.map((k) => `${k}: ${[...(seen.get(k) ?? [])].join(', ')}${(seen.get(k)?.size ?? 0) >= 12 ? ', ...' : ''}`).join('; ');
     throw new UserError('FLAG_INVALID', `--only ${selection.flags.join(' --only ')}: expected it to select some configs, found none in the sweep (values as the spec wrote them: ${values})`);
   }
