@@ -129,6 +129,28 @@ interface Workload {
   params: string;
 }
 
+const list = (n: number, from = 0): string => Array.from({ length: n }, (_, i) => i + from).join(', ');
+
+/** `configs` short queries (a multiple of 20: a x b with 20 values of b). */
+function shortWorkload(name: 'short' | 'short500', configs: number): Workload {
+  return {
+    name,
+    configs,
+    template: 'SELECT {a:UInt32} AS a, {b:UInt32} AS b, sum(number * {b:UInt32}) AS s FROM numbers(1000)\n',
+    params: `  a: [${list(Math.max(1, configs / 20))}]\n  b: [${list(20, 1)}]\n`,
+  };
+}
+
+/** `configs` CPU-heavy queries (30M rows hashed each). */
+function heavyWorkload(configs: number): Workload {
+  return {
+    name: 'heavy',
+    configs,
+    template: 'SELECT {a:UInt32} AS a, sum(cityHash64(number + {a:UInt32}) % 7) AS s FROM numbers(30000000)\n',
+    params: `  a: [${list(configs)}]\n`,
+  };
+}
+
 async function makeSweep(root: string, w: Workload): Promise<string> {
   const dir = join(root, w.name);
   mkdirSync(dir, { recursive: true });
@@ -199,25 +221,10 @@ export async function run(args: string[]): Promise<void> {
       writeFileSync(bare, BARE_LOOP);
 
       const workloads: Workload[] = [
-        {
-          // One typical unit as its pueue task runs it: the whole process, start-up included.
-          name: 'short500',
-          configs: 500,
-          template: 'SELECT {a:UInt32} AS a, {b:UInt32} AS b, sum(number * {b:UInt32}) AS s FROM numbers(1000)\n',
-          params: `  a: [${Array.from({ length: 25 }, (_, i) => i).join(', ')}]\n  b: [${Array.from({ length: 20 }, (_, i) => i + 1).join(', ')}]\n`,
-        },
-        {
-          name: 'short',
-          configs: nShort,
-          template: 'SELECT {a:UInt32} AS a, {b:UInt32} AS b, sum(number * {b:UInt32}) AS s FROM numbers(1000)\n',
-          params: `  a: [${Array.from({ length: Math.max(1, nShort / 20) }, (_, i) => i).join(', ')}]\n  b: [${Array.from({ length: 20 }, (_, i) => i + 1).join(', ')}]\n`,
-        },
-        {
-          name: 'heavy',
-          configs: nHeavy,
-          template: 'SELECT {a:UInt32} AS a, sum(cityHash64(number + {a:UInt32}) % 7) AS s FROM numbers(30000000)\n',
-          params: `  a: [${Array.from({ length: nHeavy }, (_, i) => i).join(', ')}]\n`,
-        },
+        // One typical unit as its pueue task runs it: the whole process, start-up included.
+        shortWorkload('short500', 500),
+        shortWorkload('short', nShort),
+        heavyWorkload(nHeavy),
       ].filter((w) => only === '' || only === w.name) as Workload[];
 
       for (const w of workloads) {
@@ -374,20 +381,7 @@ async function autoBench(root: string, timeFile: string, log: (s: string) => voi
     url = ch.url;
   }
   const notes: string[] = [];
-  const workloads: Workload[] = [
-    {
-      name: 'short',
-      configs: 3000,
-      template: 'SELECT {a:UInt32} AS a, {b:UInt32} AS b, sum(number * {b:UInt32}) AS s FROM numbers(1000)\n',
-      params: `  a: [${Array.from({ length: 150 }, (_, i) => i).join(', ')}]\n  b: [${Array.from({ length: 20 }, (_, i) => i + 1).join(', ')}]\n`,
-    },
-    {
-      name: 'heavy',
-      configs: 120,
-      template: 'SELECT {a:UInt32} AS a, sum(cityHash64(number + {a:UInt32}) % 7) AS s FROM numbers(30000000)\n',
-      params: `  a: [${Array.from({ length: 120 }, (_, i) => i).join(', ')}]\n`,
-    },
-  ];
+  const workloads: Workload[] = [shortWorkload('short', 3000), heavyWorkload(120)];
   for (const w of workloads) {
     const out = await makeSweep(join(root, `auto-${w.name}`), w);
     const levels = ['1', '2', '4', '8', '16', '32', 'auto', 'auto-next'];
